@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Click:
@@ -12,3 +15,52 @@ class Click:
     row: int
     col: int
     is_positive: bool
+
+
+def _distance_inside(region: np.ndarray) -> np.ndarray:
+    """(H, W) float32 L2 distance of each region pixel to the nearest pixel outside it, the image border
+    counting as outside (the region is padded by one pixel of zeros before the exact transform)."""
+    padded = np.pad(region.astype(np.uint8), 1, mode="constant")
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return dist[1:-1, 1:-1]
+
+
+class Clicker:
+    """Simulated user of the standard evaluation protocol (protocol.md, "next_click").
+
+    Each click goes to the pixel deepest inside the larger error region: false negatives
+    (object & ~pred) against false positives (~object & pred), both outside ignored pixels.
+    Positive iff the largest FN distance is strictly greater than the largest FP distance (ties
+    are negative); the first pixel in row-major order holding the maximum wins. Already clicked
+    pixels have their distance zeroed.
+
+    When both error regions are empty (or every error pixel has been clicked) both maxima are 0:
+    like the reference formulas, the click is then negative at the first pixel whose FP distance
+    is 0, i.e. (0, 0) unless that pixel is itself a not-yet-clicked FP pixel (impossible then).
+    In practice this is pixel (0, 0).
+    """
+
+    def __init__(self, gt_mask: np.ndarray, ignore_label: int = -1) -> None:
+        """gt_mask: (H, W) int, 1 object, 0 background, ignore_label ignored."""
+        gt_mask = np.asarray(gt_mask)
+        if gt_mask.ndim != 2:
+            raise ValueError(f"gt_mask must be (H, W), got shape {gt_mask.shape}")
+        self.object = gt_mask == 1
+        self.valid = gt_mask != ignore_label
+        self.not_clicked = np.ones(gt_mask.shape, dtype=bool)
+        self.clicks: list[Click] = []
+
+    def make_next_click(self, pred_mask: np.ndarray) -> Click:
+        """Add and return the next click for the current binary prediction, (H, W) bool."""
+        pred = np.asarray(pred_mask, dtype=bool)
+        if pred.shape != self.object.shape:
+            raise ValueError(f"pred_mask shape {pred.shape} differs from gt_mask shape {self.object.shape}")
+        fn_dist = _distance_inside(self.object & ~pred & self.valid) * self.not_clicked
+        fp_dist = _distance_inside(~self.object & pred & self.valid) * self.not_clicked
+        is_positive = bool(fn_dist.max() > fp_dist.max())
+        dist = fn_dist if is_positive else fp_dist
+        row, col = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        click = Click(int(row), int(col), is_positive)
+        self.clicks.append(click)
+        self.not_clicked[click.row, click.col] = False
+        return click

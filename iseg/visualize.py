@@ -1,0 +1,84 @@
+"""Drawing masks and clicks on images, and the figures every paper of the field shows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from iseg.clicks import Click
+
+POSITIVE_COLOR = (40, 200, 60)
+NEGATIVE_COLOR = (230, 40, 40)
+MASK_COLOR = (30, 144, 255)
+
+
+def overlay_mask(image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = MASK_COLOR,
+                 alpha: float = 0.45, contour: bool = True) -> np.ndarray:
+    """Blend a binary mask (H, W) onto an RGB uint8 image (H, W, 3); returns a new image."""
+    out = image.copy()
+    region = mask > 0
+    tint = np.array(color, dtype=np.float32)
+    out[region] = (out[region].astype(np.float32) * (1 - alpha) + tint * alpha).astype(np.uint8)
+    if contour:
+        contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, color, max(1, round(max(image.shape[:2]) / 400)))
+    return out
+
+
+def draw_clicks(image: np.ndarray, clicks: Iterable[Click], radius: int | None = None) -> np.ndarray:
+    """Draw clicks as filled discs with a white outline (green positive, red negative)."""
+    out = image.copy()
+    radius = radius or max(3, round(max(image.shape[:2]) / 100))
+    for click in clicks:
+        center = (int(click.col), int(click.row))
+        cv2.circle(out, center, radius + 1, (255, 255, 255), -1, cv2.LINE_AA)
+        cv2.circle(out, center, radius, POSITIVE_COLOR if click.is_positive else NEGATIVE_COLOR, -1, cv2.LINE_AA)
+    return out
+
+
+def render(image: np.ndarray, mask: np.ndarray | None, clicks: Sequence[Click]) -> np.ndarray:
+    """The image with the mask overlay and the clicks drawn on top."""
+    shown = image if mask is None else overlay_mask(image, mask)
+    return draw_clicks(shown, clicks)
+
+
+def plot_miou_curves(ious: pd.DataFrame, ax=None, max_clicks: int = 20, title: str | None = None):
+    """mIoU against the number of clicks, one line per `method` (ious.csv rows of one dataset).
+
+    `ious` has columns method, sample, click, iou; samples that stopped early carry their last IoU forward.
+    """
+    import matplotlib.pyplot as plt
+
+    from iseg.metrics import miou_curve
+
+    ax = ax or plt.subplots(figsize=(5, 4))[1]
+    clicks = np.arange(1, max_clicks + 1)
+    for method, rows in ious.groupby("method", sort=False):
+        sequences = [g.sort_values("click")["iou"].to_numpy() for _, g in rows.groupby("sample")]
+        ax.plot(clicks, miou_curve(sequences, max_clicks=max_clicks), marker="o", markersize=3, label=method)
+    ax.set_xlabel("number of clicks")
+    ax.set_ylabel("mIoU")
+    ax.set_xticks(clicks[::2] if max_clicks > 10 else clicks)
+    ax.set_xlim(1, max_clicks)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def save_figure(fig, stem: Path | str, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Save a matplotlib figure as stem.png and stem.svg (atomically) and return the paths."""
+    paths = []
+    for fmt in formats:
+        path = Path(f"{stem}.{fmt}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+        tmp.replace(path)
+        paths.append(path)
+    return paths
