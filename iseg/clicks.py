@@ -34,10 +34,9 @@ class Clicker:
     are negative); the first pixel in row-major order holding the maximum wins. Already clicked
     pixels have their distance zeroed.
 
-    When both error regions are empty (or every error pixel has been clicked) both maxima are 0:
-    like the reference formulas, the click is then negative at the first pixel whose FP distance
-    is 0, i.e. (0, 0) unless that pixel is itself a not-yet-clicked FP pixel (impossible then).
-    In practice this is pixel (0, 0).
+    When both error regions are empty (or all their pixels were already clicked), both maxima
+    are 0 and the FP distance map is all zero: as with the reference formulas, the click is then
+    negative at pixel (0, 0).
     """
 
     def __init__(self, gt_mask: np.ndarray, ignore_label: int = -1) -> None:

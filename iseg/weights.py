@@ -52,7 +52,7 @@ def default_checkpoints(manifest: Path | str = MANIFEST) -> dict[str, Path]:
 
 def default_predictor(device: str = "cpu", flip: bool = True, **kwargs):
     """The default two-stage predictor (coarse intention net + fine net) from the shipped weights."""
+    paths = default_checkpoints()
     from iseg.inference import predictor_from_checkpoints
 
-    paths = default_checkpoints()
     return predictor_from_checkpoints(paths["coarse"], paths.get("fine"), device=device, flip=flip, **kwargs)

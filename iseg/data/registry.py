@@ -1,0 +1,56 @@
+"""Datasets by name: `load_dataset("Berkeley")` finds the folder in the data config and builds its reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from iseg.data import folder, labelmap
+from iseg.data.base import ObjectsDataset
+from iseg.data.bsds import BSDS500Dataset
+from iseg.data.coco import CocoDataset
+from iseg.data.coco_lvis import CocoLvisDataset
+from iseg.data.config import DEFAULT_CONFIG, config_paths
+
+DATASETS = ("GrabCut", "Berkeley", "DAVIS", "COCO_MVal", "SBD", "PascalVOC", "COCO", "COCO_LVIS", "BSDS500",
+            "folder")
+
+
+def canonical_name(name: str) -> str:
+    """The registered spelling of a dataset name given in any case."""
+    for known in DATASETS:
+        if known.lower() == name.lower():
+            return known
+    raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)} (any case)")
+
+
+def dataset_root(name: str, config: str | Path | Mapping[str, str | Path] | None = None) -> Path:
+    """The folder of a dataset according to a data config (default: data_configs/default.yaml)."""
+    name = canonical_name(name)
+    paths = config_paths(config)
+    for key, path in paths.items():
+        if key.lower() == name.lower():
+            return path
+    where = "the given mapping" if isinstance(config, Mapping) else config or DEFAULT_CONFIG
+    raise ValueError(f"no folder for dataset {name} in the data config {where}; "
+                     f"add a line `{name}: /path/to/{name}` or pass root=")
+
+
+def load_dataset(name: str, root: str | Path | None = None, *, config: str | Path | Mapping | None = None,
+                 split: str | None = None, **options: Any) -> ObjectsDataset:
+    """Build the reader of dataset `name` (case-insensitive) on `root`, or on the config's folder for it.
+
+    Options: `per_instance` (default True), `min_area` (default 1000), `progress`; BSDS500 also takes
+    `exclude_ids`, folder takes `ignore_255`. `split` applies to SBD, PascalVOC, COCO, COCO_LVIS and BSDS500.
+    """
+    name = canonical_name(name)
+    root = Path(root).expanduser() if root is not None else dataset_root(name, config)
+    if name in folder.LAYOUTS:
+        if split is not None:
+            raise ValueError(f"{name} has no splits (got split={split!r})")
+        layout = folder.folder_layout(options.pop("ignore_255", False)) if name == "folder" else folder.LAYOUTS[name]
+        return folder.FolderDataset(name, root, layout, **options)
+    if name in labelmap.LAYOUTS:
+        return labelmap.LabelMapDataset(name, root, labelmap.LAYOUTS[name], split=split, **options)
+    readers = {"COCO": CocoDataset, "COCO_LVIS": CocoLvisDataset, "BSDS500": BSDS500Dataset}
+    return readers[name](root, split=split, **options)

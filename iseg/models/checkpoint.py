@@ -1,0 +1,83 @@
+"""Checkpoint files: atomic save, safe load (`weights_only=True`) with clear errors, and model rebuilding."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from iseg.models.config import ModelConfig
+from iseg.models.ismodel import ISModel
+
+FORMAT = "iseg-checkpoint-v1"
+REQUIRED = ("model_config", "model")
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable iseg checkpoint."""
+
+
+def model_payload(model: ISModel, **extra: Any) -> dict[str, Any]:
+    """A checkpoint dict for `model` (format, model_config, model state dict) plus any extra entries."""
+    return {"format": FORMAT, "model_config": model.config.to_dict(), "model": model.state_dict(), **extra}
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write `payload` atomically (temp file in the same folder + os.replace); adds the format tag if absent."""
+    missing = [k for k in REQUIRED if k not in payload]
+    if missing:
+        raise ValueError(f"checkpoint payload for {path} lacks {missing}; expected keys {list(REQUIRED)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, **payload}, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _describe(obj: Any) -> str:
+    """A short description of what a foreign file holds."""
+    if isinstance(obj, dict):
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return f"a plain state dict of {len(obj)} tensors"
+        keys = sorted(map(str, obj))[:8]
+        return f"a dict with format {obj.get('format')!r} and keys {keys}"
+    return f"a {type(obj).__name__}"
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict at `path`; raises FileNotFoundError or CheckpointError with what was expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"checkpoint {path} cannot be read (truncated, corrupt or not a PyTorch file): "
+                              f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from error
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT or any(k not in obj for k in REQUIRED):
+        raise CheckpointError(f"{path} is not an iseg checkpoint: expected a dict with format {FORMAT!r} and keys "
+                              f"{list(REQUIRED)}, found {_describe(obj)}")
+    return obj
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> ISModel:
+    """Rebuild the ISModel stored in a checkpoint (fp16-stored weights become fp32), in eval mode on `device`."""
+    checkpoint = load_checkpoint(path)
+    config = ModelConfig.from_dict(checkpoint["model_config"], source=f"model_config of {path}")
+    model = ISModel(ModelConfig.from_dict({**config.to_dict(), "pretrained": None}))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint["model"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise CheckpointError(f"weights in {path} do not fit its model_config {config.name!r}: {error}") from error
+    model.config = config
+    return model.to(device).eval()

@@ -1,0 +1,61 @@
+"""The predictor protocol (clicks -> probability map) and `load_predictor(spec)`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from iseg.clicks import Click
+
+SPECS_HELP = (
+    '"grabcut" (classical baseline), "default" (the shipped model), a path to a .pt checkpoint '
+    '(single network), or coarse= and fine= checkpoint paths (IFPN cascade)'
+)
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Anything that turns clicks on an image into a foreground probability map."""
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Do the once-per-image work for an (H, W, 3) uint8 RGB image and reset per-image state."""
+
+    def predict(self, clicks: list[Click], prev_prob: np.ndarray | None) -> np.ndarray:
+        """(H, W) float32 probabilities in [0, 1] given all clicks so far and the previous
+        (H, W) float32 probabilities (zeros or None at the first click)."""
+
+
+def load_predictor(spec: str | None, *, coarse: str | Path | None = None, fine: str | Path | None = None,
+                   device: str = "cpu", flip: bool = True, **kw) -> Predictor:
+    """Build a predictor from a spec: "grabcut", "default", a .pt checkpoint, or coarse+fine checkpoints.
+
+    Extra keyword arguments go to the chosen constructor.
+    """
+    if coarse is not None or fine is not None:
+        if coarse is None or fine is None:
+            raise ValueError(f"the cascade needs both coarse and fine checkpoints, got coarse={coarse!r}, "
+                             f"fine={fine!r}")
+        if spec not in (None, "cascade"):
+            raise ValueError(f"give either a predictor spec ({spec!r}) or coarse+fine checkpoints, not both")
+        from iseg.inference import predictor_from_checkpoints
+
+        return predictor_from_checkpoints(coarse, fine, device=device, flip=flip, **kw)
+    if spec is None:
+        raise ValueError(f"no predictor given; expected {SPECS_HELP}")
+    if spec.lower() == "grabcut":
+        from iseg.grabcut import GrabCutPredictor
+
+        return GrabCutPredictor(**kw)
+    if spec.lower() == "default":
+        from iseg.weights import default_predictor
+
+        return default_predictor(device=device, flip=flip, **kw)
+    if spec.endswith(".pt"):
+        if not Path(spec).is_file():
+            raise FileNotFoundError(f"checkpoint {spec} does not exist")
+        from iseg.inference import predictor_from_checkpoints
+
+        return predictor_from_checkpoints(spec, None, device=device, flip=flip, **kw)
+    raise ValueError(f"unknown predictor {spec!r}; expected {SPECS_HELP}")

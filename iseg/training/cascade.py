@@ -1,0 +1,99 @@
+"""Batched coarse -> zoom-in -> fine cascade for stage-2 training and validation (ifpn.md, "Stage 2").
+
+Boxes are integer (top, left, bottom, right), bottom/right exclusive, in the full image. A crop is resized to its
+network size (image and probabilities bilinear, masks nearest); a fine prediction is resized back into its box and
+pasted into zeros (outside the crop the object is taken as absent, as in RITM's zoom-in).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from iseg.inference.zoom_in import intention_roi
+from iseg.training.points_sampler import EMPTY, points_to_clicks
+
+Box = tuple[int, int, int, int]
+Net = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict]
+
+
+def force_aspect(box: Box, aspect: float, shape: tuple[int, int]) -> Box:
+    """Grow the box's short side about its centre to height/width = aspect, then shift/clamp it into (H, W)."""
+    top, left, bottom, right = box
+    h, w = bottom - top, right - left
+    if h < aspect * w:
+        h = min(shape[0], round(aspect * w))
+    else:
+        w = min(shape[1], round(h / aspect))
+    top = int(np.clip(round((box[0] + box[2] - h) / 2), 0, shape[0] - h))
+    left = int(np.clip(round((box[1] + box[3] - w) / 2), 0, shape[1] - w))
+    return top, left, top + h, left + w
+
+
+def roi_boxes(prob: torch.Tensor, points: torch.Tensor, aspect: float | None) -> list[Box]:
+    """IFPN intention ROI per sample of prob (B, 1, H, W) and points (B, 2P, 3), aspect-forced unless None."""
+    shape = tuple(prob.shape[-2:])
+    boxes = []
+    for prob_b, points_b in zip(prob[:, 0].cpu().numpy(), points.cpu().numpy()):
+        box = tuple(int(v) for v in intention_roi(prob_b, points_to_clicks(points_b)))
+        boxes.append(force_aspect(box, aspect, shape) if aspect else box)
+    return boxes
+
+
+def crop_size_for(box: Box, long_side: int) -> tuple[int, int]:
+    """(h, w) of a crop resized so that its longer side is `long_side`, keeping its aspect."""
+    h, w = box[2] - box[0], box[3] - box[1]
+    scale = long_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def crop(tensor: torch.Tensor, boxes: list[Box], size: tuple[int, int], mode: str) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, h, w): each box resized to `size` ("bilinear" or "nearest")."""
+    kwargs = {"align_corners": False} if mode == "bilinear" else {}
+    return torch.cat([F.interpolate(tensor[b:b + 1, :, t:bt, l:r].float(), size=size, mode=mode, **kwargs)
+                      for b, (t, l, bt, r) in enumerate(boxes)])
+
+
+def map_points(points: torch.Tensor, boxes: list[Box], size: tuple[int, int]) -> torch.Tensor:
+    """(B, 2P, 3) full-image points -> crop coordinates; points outside their box are dropped (each half
+    compacted, -1 padded), the order column is kept."""
+    out = torch.full_like(points, EMPTY)
+    p = points.shape[1] // 2
+    for b, (top, left, bottom, right) in enumerate(boxes):
+        sy, sx = size[0] / (bottom - top), size[1] / (right - left)
+        for half in (slice(0, p), slice(p, 2 * p)):
+            pts = points[b, half]
+            r, c = pts[:, 0], pts[:, 1]
+            keep = (r != EMPTY) & (r >= top) & (r < bottom) & (c >= left) & (c < right)
+            mapped = torch.stack([((r - top + 0.5) * sy - 0.5).clamp(0, size[0] - 1),
+                                  ((c - left + 0.5) * sx - 0.5).clamp(0, size[1] - 1), pts[:, 2]], dim=1)[keep]
+            out[b, half.start:half.start + len(mapped)] = mapped
+    return out
+
+
+def paste(prob: torch.Tensor, boxes: list[Box], shape: tuple[int, int]) -> torch.Tensor:
+    """(B, 1, h, w) crop probabilities -> (B, 1, H, W), each resized into its box, zeros elsewhere."""
+    full = prob.new_zeros((prob.shape[0], 1, *shape))
+    for b, (top, left, bottom, right) in enumerate(boxes):
+        full[b:b + 1, :, top:bottom, left:right] = F.interpolate(
+            prob[b:b + 1], size=(bottom - top, right - left), mode="bilinear", align_corners=False)
+    return full
+
+
+def cascade(coarse: Net, fine: Net, image: torch.Tensor, points: torch.Tensor, prev: torch.Tensor,
+            size: tuple[int, int] | None, aspect: float | None, long_side: int | None = None) -> dict:
+    """Run coarse (no gradient) on the full image, crop its intention ROI, run fine on the crop.
+
+    image (B, 3, H, W) in [0, 1], points (B, 2P, 3), prev (B, 1, H, W). `size`: crop size, or None to size each
+    crop by `long_side` (then B must be 1). Returns {"outputs": fine outputs, "boxes", "size", "coarse_prob"}.
+    """
+    with torch.no_grad():
+        coarse_prob = torch.sigmoid(coarse(image, points, prev)["instances"])
+    boxes = roi_boxes(coarse_prob, points, aspect)
+    size = size or crop_size_for(boxes[0], long_side)
+    outputs = fine(crop(image, boxes, size, "bilinear"), map_points(points, boxes, size),
+                   crop(coarse_prob, boxes, size, "bilinear"))
+    return {"outputs": outputs, "boxes": boxes, "size": size, "coarse_prob": coarse_prob}

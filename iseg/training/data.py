@@ -1,0 +1,177 @@
+"""Training data: a weighted mix of datasets, augmented, with sampled clicks; and the held-out validation split.
+
+Every random choice of a training sample (the reader's target draw, augmentation, clicks) comes from a generator
+seeded by (seed, epoch, position in the epoch), and the epoch's draws of (dataset, image) from one seeded by
+(seed, epoch): the data of an epoch is the same whatever the number of workers or processes, and a resumed run
+sees exactly the data of an uninterrupted one.
+
+Validation holds out the `val_size` images of the validation dataset whose sha1(id) hex digests are smallest
+(id = "<dataset>/<image key>", e.g. "COCO_MVal/airplane01_12345"), one target per image drawn with a fixed seed;
+those images are removed from training when the same dataset is also trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler, Subset
+
+from iseg.data import Sample, berkeley_overlap_ids, canonical_name, load_dataset, parse_dataset_spec
+from iseg.data.registry import dataset_root
+from iseg.training.augment import Augmentation
+from iseg.training.points_sampler import MultiPointSampler
+
+EVALUATION_ONLY = ("GrabCut", "Berkeley")
+SampleKey = tuple[int, int, int, int]  # (epoch, position in the epoch, dataset number, sample index)
+
+
+def parse_data_arg(text: str) -> dict[str, float]:
+    """'COCO_MVal:1,BSDS500=/data/BSDS:0.5' -> {'COCO_MVal': 1.0, 'BSDS500=/data/BSDS': 0.5} (weight default 1)."""
+    mix = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        spec, sep, weight = item.rpartition(":")
+        if not sep or "/" in weight or "\\" in weight:
+            spec, weight = item, "1"
+        try:
+            mix[spec] = float(weight)
+        except ValueError:
+            raise ValueError(f"--data item {item!r}: expected NAME[=PATH][:WEIGHT] with a numeric weight") from None
+    if not mix:
+        raise ValueError(f"--data {text!r} names no dataset; expected e.g. COCO_MVal:1,BSDS500:0.5")
+    return mix
+
+
+def open_dataset(spec: str, *, data_config: str | None, options: dict, per_instance: bool,
+                 min_area: int) -> torch.utils.data.Dataset:
+    """The reader of a 'NAME' or 'NAME=PATH' spec; BSDS500 drops Berkeley's photos unless exclude_berkeley=False."""
+    name, root = parse_dataset_spec(spec)
+    name = canonical_name(name)
+    opts = dict(options.get(name, {}))
+    if name == "BSDS500" and opts.pop("exclude_berkeley", True) and "exclude_ids" not in opts:
+        try:
+            berkeley = dataset_root("Berkeley", data_config)
+            opts["exclude_ids"] = sorted(berkeley_overlap_ids(berkeley))
+        except (ValueError, FileNotFoundError) as error:
+            raise ValueError(f"BSDS500 training excludes the Berkeley benchmark photos, but the Berkeley folder "
+                             f"could not be read ({error}); configure Berkeley in the data config, or set "
+                             f"data_options={{BSDS500: {{exclude_berkeley: false}}}}") from error
+    return load_dataset(name, root, config=data_config, per_instance=per_instance, min_area=min_area, **opts)
+
+
+def image_ids(dataset) -> list[str]:
+    """'<name>/<image key>' per image of a per-image reader (index positions when it has no image_keys)."""
+    keys = getattr(dataset, "image_keys", None) or [str(j) for j in range(len(dataset))]
+    return [f"{dataset.name}/{key}" for key in keys]
+
+
+def held_out(ids: list[str], size: int) -> list[int]:
+    """Indices of the `size` ids with the smallest sha1 hex digest, in that order."""
+    order = sorted(range(len(ids)), key=lambda j: hashlib.sha1(ids[j].encode()).hexdigest())
+    return order[:size]
+
+
+def draw(dataset, index: int, seed: int) -> Sample:
+    """dataset[index] with torch's global RNG (readers draw targets with it) seeded by `seed`, then restored."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return dataset[index]
+
+
+def resize_long_side(sample: Sample, long_side: int) -> Sample:
+    """The sample resized so that its longer side is `long_side` (image bilinear, mask nearest)."""
+    h, w = sample.mask.shape
+    scale = long_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    image = cv2.resize(sample.image, size, interpolation=cv2.INTER_LINEAR)
+    mask = cv2.resize(sample.mask.astype(np.int16), size, interpolation=cv2.INTER_NEAREST).astype(np.int8)
+    return Sample(image=image, mask=mask, id=sample.id)
+
+
+class TrainingSet(Dataset):
+    """Map-style dataset indexed by `SampleKey`s (see `MixSampler`) -> dict of tensors:
+    image (3, h, w) uint8, mask (1, h, w) int8 (1/0/-1), points (2P, 3) float32."""
+
+    def __init__(self, datasets: list, augment: Augmentation, sampler: MultiPointSampler, seed: int) -> None:
+        self.datasets, self.augment, self.sampler, self.seed = datasets, augment, sampler, seed
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)
+
+    def __getitem__(self, key: SampleKey) -> dict[str, torch.Tensor]:
+        epoch, position, d, j = key
+        rng = np.random.default_rng([self.seed, epoch, position])
+        sample = self.augment(draw(self.datasets[d], j, int(rng.integers(2**62))), rng)
+        points, target = self.sampler(sample.mask, sample.objects, rng)
+        return {"image": torch.from_numpy(sample.image).permute(2, 0, 1).contiguous(),
+                "mask": torch.from_numpy(np.ascontiguousarray(target)).unsqueeze(0),
+                "points": torch.from_numpy(points)}
+
+
+class MixSampler(Sampler[SampleKey]):
+    """Per epoch, `samples_per_epoch` draws: a dataset with probability proportional to its weight, then an image
+    uniformly; this process takes positions rank, rank + world_size, ... (the distributed share)."""
+
+    def __init__(self, sizes: list[int], weights: list[float], samples_per_epoch: int, seed: int,
+                 rank: int = 0, world_size: int = 1) -> None:
+        if any(s == 0 for s in sizes):
+            raise ValueError(f"every training dataset must have samples; sizes {sizes}")
+        self.sizes, self.seed, self.rank, self.world_size = np.array(sizes), seed, rank, world_size
+        total = float(sum(weights))
+        if total <= 0 or any(w < 0 for w in weights):
+            raise ValueError(f"dataset weights must be >= 0 with a positive sum, got {weights}")
+        self.probs = np.array(weights, dtype=np.float64) / total
+        self.per_rank = samples_per_epoch // world_size
+        self.epoch = 1
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose draws __iter__ yields."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+    def __iter__(self) -> Iterator[SampleKey]:
+        n = self.per_rank * self.world_size
+        rng = np.random.default_rng([self.seed, self.epoch])
+        datasets = rng.choice(len(self.sizes), size=n, p=self.probs)
+        indices = (rng.random(n) * self.sizes[datasets]).astype(np.int64)
+        for position in range(self.rank, n, self.world_size):
+            yield self.epoch, position, int(datasets[position]), int(indices[position])
+
+
+def build_data(cfg) -> tuple[TrainingSet, list[float], list[Sample]]:
+    """(training set, dataset weights, validation samples) for a TrainConfig."""
+    val_samples, val_name, val_images = [], None, set()
+    if cfg.val:
+        val_name = canonical_name(parse_dataset_spec(cfg.val)[0])
+        if val_name in EVALUATION_ONLY:
+            raise ValueError(f"--val {cfg.val}: {val_name} is an evaluation benchmark; validate on a held-out part "
+                             f"of a training-scale dataset (e.g. COCO_MVal, BSDS500)")
+        val_set = open_dataset(cfg.val, data_config=cfg.data_config, options=cfg.data_options, per_instance=False,
+                               min_area=cfg.min_object_area)
+        picked = held_out(image_ids(val_set), cfg.val_size)
+        val_images = set(picked)
+        val_samples = [resize_long_side(draw(val_set, j, cfg.seed + j), max(cfg.crop_size)) for j in picked]
+    datasets = []
+    for spec in cfg.data:
+        dataset = open_dataset(spec, data_config=cfg.data_config, options=cfg.data_options, per_instance=False,
+                               min_area=cfg.min_object_area)
+        if canonical_name(parse_dataset_spec(spec)[0]) == val_name and val_images:
+            dataset = Subset(dataset, [j for j in range(len(dataset)) if j not in val_images])
+        datasets.append(dataset)
+    augment = Augmentation(crop_size=tuple(cfg.crop_size), scale_range=tuple(cfg.scale_range))
+    sampler = MultiPointSampler(max_num_points=cfg.max_num_points, prob_gamma=cfg.prob_gamma,
+                                merge_objects_prob=cfg.merge_objects_prob,
+                                max_num_merged_objects=cfg.max_num_merged_objects)
+    return TrainingSet(datasets, augment, sampler, cfg.seed), [float(w) for w in cfg.data.values()], val_samples
+
+
+def worker_init(_: int) -> None:
+    """DataLoader worker setup: one thread for torch and OpenCV."""
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
