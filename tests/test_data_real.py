@@ -6,7 +6,6 @@ import random
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from iseg.data import berkeley_overlap_ids, load_data_config, load_dataset
 

@@ -147,7 +147,7 @@ class ObjectsDataset(Dataset):
         areas = np.array([int(m.sum()) for m in objects.masks])
         if areas.size == 0 or areas.max() == 0:
             raise ValueError(f"{self.name}: {objects.source} has no object pixel")
-        candidates = np.flatnonzero(areas >= self.min_area)
+        candidates = np.flatnonzero(areas >= max(self.min_area, 1))
         if candidates.size == 0:
             return int(areas.argmax())
         return int(candidates[int(torch.randint(candidates.size, (1,)).item())])

@@ -113,7 +113,9 @@ class FolderDataset(ObjectsDataset):
             masks.append(obj)
             if ignore is not None:
                 ignores.append(ignore)
-        source = str(files[0][1]) if len(files) == 1 else f"{files[0][1].parent}/{self.image_keys[i]}_*{self.layout.mask_suffix}"
+        source = str(files[0][1])
+        if len(files) > 1:
+            source = f"{files[0][1].parent}/{self.image_keys[i]}_*{self.layout.mask_suffix}"
         return ImageObjects(shape=shape, masks=masks, keys=[key for key, _ in files], source=source,
                             ignore=np.logical_or.reduce(ignores) if ignores else None)
 

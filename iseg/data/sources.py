@@ -23,22 +23,27 @@ class Source:
     note: str = ""
 
 
+FBRS = "https://github.com/saic-vul/fbrs_interactive_segmentation/releases/download/v1.0"
+RITM = "https://github.com/saic-vul/ritm_interactive_segmentation/releases/download/v1.0"
+SBD_URL = SBD_URL
+VOC_URL = VOC_URL
+
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in [
-        Source("GrabCut", "https://github.com/saic-vul/fbrs_interactive_segmentation/releases/download/v1.0/GrabCut.zip",
+        Source("GrabCut", f"{FBRS}/GrabCut.zip",
                "GrabCut/data_GT, GrabCut/boundary_GT"),
-        Source("Berkeley", "https://github.com/saic-vul/fbrs_interactive_segmentation/releases/download/v1.0/Berkeley.zip",
+        Source("Berkeley", f"{FBRS}/Berkeley.zip",
                "Berkeley/images, Berkeley/masks"),
-        Source("DAVIS", "https://github.com/saic-vul/fbrs_interactive_segmentation/releases/download/v1.0/DAVIS.zip",
+        Source("DAVIS", f"{FBRS}/DAVIS.zip",
                "DAVIS/img, DAVIS/gt"),
-        Source("COCO_MVal", "https://github.com/saic-vul/fbrs_interactive_segmentation/releases/download/v1.0/COCO_MVal.zip",
+        Source("COCO_MVal", f"{FBRS}/COCO_MVal.zip",
                "COCO_MVal/img, COCO_MVal/gt", "an evaluation set in the paper protocol"),
-        Source("SBD", "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/semantic_contours/benchmark.tgz",
+        Source("SBD", SBD_URL,
                "benchmark_RELEASE/dataset/{img,inst,train.txt,val.txt}: point the config at .../dataset"),
-        Source("PascalVOC", "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
+        Source("PascalVOC", VOC_URL,
                "VOCdevkit/VOC2012/{JPEGImages,SegmentationObject,ImageSets}: point the config at .../VOC2012"),
-        Source("COCO_LVIS", "https://github.com/saic-vul/ritm_interactive_segmentation/releases/download/v1.0/cocolvis_annotation.tar.gz",
+        Source("COCO_LVIS", f"{RITM}/cocolvis_annotation.tar.gz",
                "RITM's combined annotations; the images are COCO 2017's (cocodataset.org), placed in <split>/images",
                "about 25 GB with the images"),
     ]

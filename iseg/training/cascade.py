@@ -13,7 +13,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from iseg.inference.zoom_in import intention_roi
 from iseg.training.points_sampler import EMPTY, points_to_clicks
 
 Box = tuple[int, int, int, int]
@@ -35,6 +34,8 @@ def force_aspect(box: Box, aspect: float, shape: tuple[int, int]) -> Box:
 
 def roi_boxes(prob: torch.Tensor, points: torch.Tensor, aspect: float | None) -> list[Box]:
     """IFPN intention ROI per sample of prob (B, 1, H, W) and points (B, 2P, 3), aspect-forced unless None."""
+    from iseg.inference.zoom_in import intention_roi
+
     shape = tuple(prob.shape[-2:])
     boxes = []
     for prob_b, points_b in zip(prob[:, 0].cpu().numpy(), points.cpu().numpy()):

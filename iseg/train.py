@@ -1,0 +1,96 @@
+"""Command line for training: `python -m iseg.train coarse|fine ...` (also under `torchrun -m iseg.train`).
+
+Examples:
+    python -m iseg.train coarse --config coarse_cpu --data COCO_MVal:1,BSDS500:0.5 --val COCO_MVal --out runs/c1
+    python -m iseg.train fine --config fine_cpu --coarse runs/c1/checkpoints/last.pt --data COCO_MVal --out runs/f1
+    python -m iseg.train coarse --out runs/c1 --resume --epochs 40      # continue a run (its config.yaml)
+
+Settings are resolved in order: the config (a name in iseg/configs/train, a YAML path, or the run's config.yaml
+on --resume), then the explicit flags, then `--set key=value` pairs (any TrainConfig field, values as YAML).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from iseg.data import canonical_name, parse_dataset_spec
+from iseg.training.config import TrainConfig, list_configs, load_config, parse_overrides
+from iseg.training.data import parse_data_arg
+
+FLAGS = {"data_config": "data_config", "val": "val", "device": "device", "epochs": "epochs",
+         "batch_size": "batch_size", "lr": "lr", "num_workers": "num_workers", "coarse": "coarse_checkpoint",
+         "samples_per_epoch": "samples_per_epoch", "threads": "threads", "seed": "seed"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (subcommands coarse and fine share every option)."""
+    parser = argparse.ArgumentParser(prog="python -m iseg.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["coarse", "fine"], help="stage 1 (coarse) or stage 2 (fine)")
+    parser.add_argument("--config", help=f"training config name ({', '.join(list_configs())}) or YAML path")
+    parser.add_argument("--data", help="training mix NAME[=PATH][:WEIGHT],... e.g. COCO_MVal:1,BSDS500:0.5")
+    parser.add_argument("--data-config", help="data config YAML (dataset name -> folder)")
+    parser.add_argument("--val", help="validation dataset (a held-out part of it; never GrabCut/Berkeley)")
+    parser.add_argument("--out", required=True, help="run folder, e.g. runs/<name>")
+    parser.add_argument("--coarse", help="stage 2: the coarse network's checkpoint")
+    parser.add_argument("--device", help="cpu | cuda | cuda:N | auto")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int, help="global batch size (split over processes)")
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--samples-per-epoch", type=int)
+    parser.add_argument("--num-workers", type=int)
+    parser.add_argument("--threads", type=int, help="torch threads per process")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of the parsed arguments (see the module docstring for the order)."""
+    base = args.config
+    if base is None and args.resume and (Path(args.out) / "config.yaml").is_file():
+        base = str(Path(args.out) / "config.yaml")
+    overrides = {"stage": args.stage}
+    if args.data:
+        overrides["data"] = parse_data_arg(args.data)
+    overrides.update({key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None})
+    overrides.update(parse_overrides(args.set))
+    cfg = load_config(base, overrides)
+    check_dataset_names(cfg)
+    return cfg
+
+
+def check_dataset_names(cfg: TrainConfig) -> None:
+    """Fail early, with the list of known names, on an unknown dataset in data or val."""
+    for spec in [*cfg.data, *([cfg.val] if cfg.val else [])]:
+        try:
+            canonical_name(parse_dataset_spec(spec)[0])
+        except ValueError as error:
+            raise ValueError(f"--data/--val {spec!r}: {error}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, resolve the config, train; configuration errors end with a one-line message and exit code 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = resolve_config(args)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    from iseg.training.trainer import train
+
+    try:
+        out = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"run folder: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

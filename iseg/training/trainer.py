@@ -1,0 +1,321 @@
+"""The training loop, top to bottom: data, networks, optimiser, epochs of steps, validation, checkpoints, metrics.
+
+`train(cfg, out_dir)` runs stage 1 (coarse) or stage 2 (fine) alone or under `torchrun` (one process per device;
+the process group is initialised only when WORLD_SIZE > 1: NCCL on CUDA, gloo on CPU). Rank 0 logs and writes
+the run folder: `config.yaml`, `metrics.csv` (one row per epoch), `checkpoints/{last,best,epoch_NNN}.pt`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from iseg.clicks import Clicker
+from iseg.data import Sample
+from iseg.metrics import iou
+from iseg.models import build_model, load_checkpoint, load_model, model_payload, save_checkpoint
+from iseg.training.cascade import cascade, crop, paste
+from iseg.training.config import TrainConfig, atomic_write_text
+from iseg.training.data import MixSampler, build_data, worker_init
+from iseg.training.iterative import THRESHOLD, add_error_clicks
+from iseg.training.losses import instance_loss, normalized_focal_loss
+from iseg.training.points_sampler import clicks_to_points
+
+@dataclass
+class Dist:
+    """This process's place in the (possibly single-process) run."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available else cpu; other names as given (a missing CUDA is an error)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+    return device
+
+
+def setup_distributed(device_name: str) -> Dist:
+    """Read torchrun's environment; init the process group when WORLD_SIZE > 1."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = resolve_device(device_name)
+    if world_size > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Dist(rank, world_size, device)
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True) -> Path:
+    """Train per `cfg` into run folder `out_dir` (resuming from its last.pt if `resume`); returns the folder."""
+    env = setup_distributed(cfg.device)
+    try:
+        return _train(cfg, Path(out_dir), env, resume, progress)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool) -> Path:
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    ckpt_dir = out / "checkpoints"
+    if not resume and (ckpt_dir / "last.pt").exists():
+        raise FileExistsError(f"{out} already holds a run ({ckpt_dir / 'last.pt'}); pass --resume or another --out")
+    if cfg.batch_size % env.world_size:
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {env.world_size} processes")
+    seed_everything(cfg.seed)
+
+    train_set, weights, val_samples = build_data(cfg)
+    sampler = MixSampler([len(d) for d in train_set.datasets], weights, cfg.samples_per_epoch, cfg.seed,
+                         env.rank, env.world_size)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size // env.world_size, sampler=sampler, drop_last=True,
+                        num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0,
+                        worker_init_fn=worker_init, pin_memory=env.device.type == "cuda")
+    if len(loader) == 0:
+        raise ValueError(f"samples_per_epoch {cfg.samples_per_epoch} gives no full batch of {cfg.batch_size}")
+
+    net, coarse = build_networks(cfg, env.device)
+    optimizer = torch.optim.Adam(param_groups(net, cfg.lr, cfg.backbone_lr_mult), lr=cfg.lr, betas=cfg.betas)
+    scheduler = make_scheduler(optimizer, cfg)
+    start, best, rows = 1, -math.inf, []
+    if resume:
+        start, best, rows = restore(ckpt_dir / "last.pt", net, optimizer, scheduler, out / "metrics.csv")
+    elif env.main:
+        cfg.save(out / "config.yaml")
+    model = DistributedDataParallel(net) if env.world_size > 1 else net
+
+    for epoch in range(start, cfg.epochs + 1):
+        sampler.set_epoch(epoch)
+        started = time.time()
+        lr = optimizer.param_groups[-1]["lr"]
+        loss = train_epoch(model, net, coarse, loader, optimizer, cfg, epoch, env, progress)
+        scheduler.step()
+        seconds = time.time() - started
+        if not env.main:
+            continue
+        row = {"epoch": epoch, "train_loss": loss, "lr": lr, **validate(net, coarse, val_samples, cfg, env.device),
+               "seconds": round(seconds, 3), "samples_per_s": round(len(loader) * cfg.batch_size / seconds, 3)}
+        rows.append(row)
+        write_metrics(out / "metrics.csv", rows)
+        score = row.get(f"val_miou@{cfg.val_clicks}", -loss)
+        is_best = score > best
+        best = max(best, score)
+        payload = checkpoint_payload(net, cfg, epoch, best, optimizer, scheduler)
+        save_checkpoint(ckpt_dir / "last.pt", payload)
+        if is_best:
+            save_checkpoint(ckpt_dir / "best.pt", payload)
+        if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
+            save_checkpoint(ckpt_dir / f"epoch_{epoch:03d}.pt", payload)
+    if env.world_size > 1:
+        dist.barrier()
+    return out
+
+
+def train_epoch(model, net, coarse, loader: DataLoader, optimizer, cfg: TrainConfig, epoch: int, env: Dist,
+                progress: bool) -> float:
+    """One pass over the epoch's batches; returns the mean loss (averaged over processes)."""
+    model.train()
+    total, steps = 0.0, 0
+    bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress or not env.main, leave=False)
+    for step, batch in enumerate(bar):
+        image = batch["image"].to(env.device).float() / 255
+        gt = batch["mask"].to(env.device).float()
+        points = batch["points"].to(env.device)
+        extra = int(np.random.default_rng([cfg.seed, epoch, step]).integers(cfg.max_iterative_clicks + 1))
+        click_rng = np.random.default_rng([cfg.seed, epoch, step, env.rank])
+        points, prev = iterative_clicks(net, coarse, image, gt, points, extra, click_rng, cfg)
+        loss = batch_loss(model, coarse, image, gt, points, prev, cfg)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total, steps = total + loss.item(), steps + 1
+        bar.set_postfix(loss=f"{total / steps:.4f}")
+    mean = torch.tensor(total / max(steps, 1), device=env.device)
+    if env.world_size > 1:
+        dist.all_reduce(mean)
+        mean /= env.world_size
+    return float(mean)
+
+
+def batch_loss(model, coarse, image, gt, points, prev, cfg: TrainConfig) -> torch.Tensor:
+    """Stage 1: NFL + aux BCE of the network on the full sample. Stage 2: NFL of the fine network on the
+    intention crop of the frozen coarse network's output."""
+    if coarse is None:
+        return instance_loss(model(image, points, prev), gt, cfg.aux_loss_weight)
+    result = cascade(coarse, model, image, points, prev, tuple(cfg.crop_size), cfg.aspect)
+    gt_crop = crop(gt, result["boxes"], result["size"], "nearest")
+    return normalized_focal_loss(result["outputs"]["instances"], gt_crop)
+
+
+def predict(net, coarse, image, points, prev, cfg: TrainConfig, fixed_crop: bool = True) -> torch.Tensor:
+    """(B, 1, H, W) probability of the network (stage 1) or of the whole cascade pasted back (stage 2).
+    fixed_crop: stage-2 crops at the training crop size and aspect; else long side = max(crop_size)."""
+    if coarse is None:
+        return torch.sigmoid(net(image, points, prev)["instances"])
+    if fixed_crop:
+        result = cascade(coarse, net, image, points, prev, tuple(cfg.crop_size), cfg.aspect)
+    else:
+        result = cascade(coarse, net, image, points, prev, None, None, long_side=max(cfg.crop_size))
+    return paste(torch.sigmoid(result["outputs"]["instances"]), result["boxes"], tuple(image.shape[-2:]))
+
+
+def iterative_clicks(net, coarse, image, gt, points, count: int, rng: np.random.Generator,
+                     cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Add `count` error clicks, each from a no-gradient eval-mode prediction fed back as the previous mask.
+    Returns (points, prev mask (B, 1, H, W))."""
+    prev = torch.zeros_like(gt)
+    if count == 0:
+        return points, prev
+    net.eval()
+    with torch.no_grad():
+        for _ in range(count):
+            prev = predict(net, coarse, image, points, prev, cfg)
+            points = add_error_clicks(prev, gt, points, rng)
+    net.train()
+    return points, prev
+
+
+def validate(net, coarse, samples: list[Sample], cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+    """mIoU after 1..val_clicks clicks of the evaluation click simulation on the held-out samples
+    (full cascade in stage 2, no flip, no zoom-in in stage 1)."""
+    if not samples:
+        return {}
+    net.eval()
+    ious = np.zeros((len(samples), cfg.val_clicks))
+    with torch.no_grad():
+        for s, sample in enumerate(samples):
+            image = torch.from_numpy(sample.image).permute(2, 0, 1)[None].float().to(device) / 255
+            prev = torch.zeros((1, 1, *sample.mask.shape), device=device)
+            clicker, pred = Clicker(sample.mask), np.zeros(sample.mask.shape, bool)
+            for k in range(cfg.val_clicks):
+                clicker.make_next_click(pred)
+                points = torch.from_numpy(clicks_to_points(clicker.clicks, cfg.max_num_points))[None].to(device)
+                prev = predict(net, coarse, image, points, prev, cfg, fixed_crop=False)
+                pred = prev[0, 0].cpu().numpy() > THRESHOLD
+                ious[s, k] = iou(sample.mask, pred)
+    net.train()
+    return {f"val_miou@{k + 1}": round(float(ious[:, k].mean()), 5) for k in range(cfg.val_clicks)}
+
+
+def build_networks(cfg: TrainConfig, device: torch.device):
+    """(trainable network, frozen coarse network or None) on `device`."""
+    if cfg.stage == "coarse":
+        return build_model(cfg.model, **cfg.model_overrides).to(device), None
+    if not cfg.coarse_checkpoint:
+        raise ValueError("stage 'fine' needs coarse_checkpoint (python -m iseg.train fine --coarse PATH)")
+    coarse = load_model(cfg.coarse_checkpoint, device=device).eval()
+    coarse.requires_grad_(False)
+    if cfg.fine_init_from_coarse:
+        net = load_model(cfg.coarse_checkpoint, device=device)
+    else:
+        net = build_model(cfg.model, **cfg.model_overrides).to(device)
+    return net.train(), coarse
+
+
+def param_groups(net, lr: float, backbone_mult: float) -> list[dict]:
+    """The network's optimiser groups (ISModel.param_groups: backbone and attention vs click encoder and heads)
+    with the backbone group at lr x backbone_mult; the heads' group comes last (metrics.csv logs its lr)."""
+    groups = net.param_groups(lr)
+    for group in groups:
+        group["lr"] = lr * backbone_mult if group.get("name") == "backbone" else lr
+    return groups
+
+
+def make_scheduler(optimizer, cfg: TrainConfig):
+    """MultiStepLR at `milestones` (epochs) or cosine annealing over `epochs`; stepped once per epoch."""
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    """Global RNG states as tensors and plain types (loadable with weights_only=True)."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                      "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+            "python": {"version": py_state[0], "state": torch.tensor(py_state[1], dtype=torch.int64),
+                       "gauss": py_state[2]}}
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what rng_state() returned."""
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss"]))
+
+
+def checkpoint_payload(net, cfg: TrainConfig, epoch: int, best: float, optimizer, scheduler) -> dict:
+    """The model checkpoint of design.md plus the training state."""
+    return model_payload(net, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), epoch=epoch,
+                         best=best, rng=rng_state(), train_config=cfg.to_dict())
+
+
+def restore(path: Path, net, optimizer, scheduler, metrics_path: Path) -> tuple[int, float, list[dict]]:
+    """Load last.pt into net/optimizer/scheduler and the RNGs; returns (next epoch, best score, metric rows)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint {path} to resume from")
+    state = load_checkpoint(path)
+    missing = [k for k in ("model", "optimizer", "scheduler", "epoch", "rng") if k not in state]
+    if missing:
+        raise ValueError(f"{path} is not a training checkpoint (missing {missing})")
+    net.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    rows = read_metrics(metrics_path)
+    return state["epoch"] + 1, state.get("best", -math.inf), [r for r in rows if int(r["epoch"]) <= state["epoch"]]
+
+
+def write_metrics(path: Path, rows: list[dict]) -> None:
+    """Rewrite metrics.csv atomically with every row so far (columns: union of keys, first-seen order)."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, text.getvalue())
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """Rows of an existing metrics.csv ([] when absent)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
