@@ -24,7 +24,7 @@ from iseg.clicks import Click
 class GrabCutPredictor:
     """Click-driven GrabCut (see module docstring); follows the `iseg.predictor.Predictor` protocol."""
 
-    def __init__(self, work_size: int = 400, radius: int = 5, iterations: int = 5, init_box: float = 0.25,
+    def __init__(self, work_size: int = 400, radius: int = 5, iterations: int = 3, init_box: float = 0.25,
                  seed: int = 0) -> None:
         self.work_size = work_size
         self.radius = radius

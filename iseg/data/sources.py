@@ -25,8 +25,8 @@ class Source:
 
 FBRS = "https://github.com/saic-vul/fbrs_interactive_segmentation/releases/download/v1.0"
 RITM = "https://github.com/saic-vul/ritm_interactive_segmentation/releases/download/v1.0"
-SBD_URL = SBD_URL
-VOC_URL = VOC_URL
+SBD_URL = "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/semantic_contours/benchmark.tgz"
+VOC_URL = "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar"
 
 SOURCES: dict[str, Source] = {
     s.name: s
