@@ -12,12 +12,13 @@ on --resume), then the explicit flags, then `--set key=value` pairs (any TrainCo
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from iseg.data import canonical_name, parse_dataset_spec
 from iseg.training.config import TrainConfig, list_configs, load_config, parse_overrides
-from iseg.training.data import parse_data_arg
+from iseg.training.data import check_val_name, parse_data_arg
 
 FLAGS = {"data_config": "data_config", "val": "val", "device": "device", "epochs": "epochs",
          "batch_size": "batch_size", "lr": "lr", "num_workers": "num_workers", "coarse": "coarse_checkpoint",
@@ -65,12 +66,14 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def check_dataset_names(cfg: TrainConfig) -> None:
-    """Fail early, with the list of known names, on an unknown dataset in data or val."""
+    """Fail early, with the list of known names, on an unknown dataset in data or val, or a benchmark as val."""
     for spec in [*cfg.data, *([cfg.val] if cfg.val else [])]:
         try:
             canonical_name(parse_dataset_spec(spec)[0])
         except ValueError as error:
             raise ValueError(f"--data/--val {spec!r}: {error}") from None
+    if cfg.val:
+        check_val_name(cfg.val)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"run folder: {out}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"run folder: {out}")
     return 0
 
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from torch import Tensor, nn
 
 from iseg.models.config import ModelConfig
-
-log = logging.getLogger(__name__)
 
 
 class Backbone(nn.Module):

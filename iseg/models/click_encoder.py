@@ -3,33 +3,36 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def disk_kernel(radius: int) -> Tensor:
-    """(1, 1, 2r+1, 2r+1) float32 indicator of the pixels within `radius` of the centre."""
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    return ((offsets[:, None] ** 2 + offsets[None, :] ** 2) <= radius ** 2).float()[None, None]
+def disk_offsets(radius: int) -> Tensor:
+    """(K, 2) long (drow, dcol) offsets of the pixels within `radius` of a centre pixel."""
+    steps = torch.arange(-radius, radius + 1)
+    drow, dcol = torch.meshgrid(steps, steps, indexing="ij")
+    inside = drow ** 2 + dcol ** 2 <= radius ** 2
+    return torch.stack([drow[inside], dcol[inside]], dim=1)
 
 
 def click_disks(points: Tensor, size: tuple[int, int], radius: int) -> Tensor:
-    """(B, 2, H, W) float maps, 1 within `radius` px of a positive (channel 0) or negative (channel 1) click.
+    """(B, 2, H, W) maps, 1 within `radius` px of a positive (channel 0) or negative (channel 1) click, else 0.
 
-    points: (B, 2P, 3) rows (row, col, order), first P positive, empty rows -1; points outside the image are ignored.
+    points: (B, 2P, 3) rows (row, col, order), first P positive, empty rows -1. Only the disk pixels of each
+    click are written (O(clicks x disk area)); disks are clipped to the image.
     """
     batch, slots, _ = points.shape
     height, width = size
-    rows, cols = points[..., 0].round().long(), points[..., 1].round().long()
-    valid = (points[..., 0] >= 0) & (points[..., 1] >= 0) & (rows < height) & (cols < width)
-    channel = (torch.arange(slots, device=points.device) >= slots // 2).long().expand(batch, slots)
-    plane = torch.arange(batch, device=points.device)[:, None] * 2 + channel
-    index = (plane * height + rows) * width + cols
-    canvas = torch.zeros(batch * 2 * height * width, device=points.device)
-    canvas[index[valid]] = 1.0
-    kernel = disk_kernel(radius).to(points.device)
-    counts = F.conv2d(canvas.view(batch * 2, 1, height, width), kernel, padding=radius)
-    return (counts > 0.5).to(points.dtype).view(batch, 2, height, width)
+    offsets = disk_offsets(radius).to(points.device)
+    rows = points[..., 0].round().long()[..., None] + offsets[:, 0]  # (B, 2P, K)
+    cols = points[..., 1].round().long()[..., None] + offsets[:, 1]
+    valid = ((points[..., 0] >= 0) & (points[..., 1] >= 0))[..., None]
+    inside = valid & (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    channel = (torch.arange(slots, device=points.device) >= slots // 2).long()
+    plane = torch.arange(batch, device=points.device)[:, None] * 2 + channel  # (B, 2P)
+    index = (plane[..., None] * height + rows) * width + cols
+    canvas = torch.zeros(batch * 2 * height * width, dtype=points.dtype, device=points.device)
+    canvas[index[inside]] = 1
+    return canvas.view(batch, 2, height, width)
 
 
 class ClickEncoder(nn.Module):

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "models"
+TUPLE_FIELDS = ("hrnet_modules", "half_fuse_kernels")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ModelConfig:
     attention_dim: int = 90
     low_level: bool = True                  # IFPN cascade to 1/2 with the click-augmented stem feature
     half_channels: int | None = None        # width of the 1/2 features; None: same as the 1/4 features
+    half_fuse_kernels: tuple[int, int] = (3, 3)   # kernel sizes of the two 1/2 fusion convs
     ocr_width: int = 64
     ocr_dropout: float = 0.05
     click_radius: int = 5
@@ -46,14 +48,16 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown key(s) {unknown} in {source}; expected some of {sorted(known)}")
         values = dict(values)
-        if "hrnet_modules" in values:
-            values["hrnet_modules"] = tuple(values["hrnet_modules"])
+        for key in TUPLE_FIELDS:
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of builtins (YAML- and `torch.load(weights_only=True)`-safe)."""
         values = dataclasses.asdict(self)
-        values["hrnet_modules"] = list(self.hrnet_modules)
+        for key in TUPLE_FIELDS:
+            values[key] = list(values[key])
         return values
 
 

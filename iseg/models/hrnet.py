@@ -12,17 +12,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from iseg.models.backbone import Backbone
+from iseg.models.layers import conv_bn
 from iseg.models.pretrained import load_pretrained
 
 log = logging.getLogger(__name__)
-
-
-def conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1, relu: bool = True) -> nn.Sequential:
-    """Conv (no bias) + BN (+ ReLU)."""
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout)]
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
 
 
 class BasicBlock(nn.Module):

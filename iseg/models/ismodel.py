@@ -13,16 +13,11 @@ from iseg.models.attention import ClickAttention
 from iseg.models.backbone import build_backbone
 from iseg.models.click_encoder import ClickEncoder
 from iseg.models.config import ModelConfig, resolve_config
+from iseg.models.layers import conv_bn
 from iseg.models.ocr import OCRHead
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def conv_bn_relu(cin: int, cout: int, kernel: int) -> nn.Sequential:
-    """Conv (no bias, same padding) + BN + ReLU."""
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
 
 
 def resize_to(x: Tensor, size: torch.Size | tuple[int, int]) -> Tensor:
@@ -48,14 +43,15 @@ class ISModel(nn.Module):
                                           config.click_scale)
         concat = sum(self.backbone.feature_channels)
         quarter = config.fuse_channels or concat
-        self.fuse = conv_bn_relu(concat, quarter, 1) if config.fuse_channels else nn.Identity()
+        self.fuse = conv_bn(concat, quarter, 1) if config.fuse_channels else nn.Identity()
         self.attention = (ClickAttention(quarter, quarter, config.attention_heads, config.attention_dim)
                           if config.click_attention else None)
         out_channels = quarter
         if config.low_level:
             half = config.half_channels or quarter
-            self.half_fuse = nn.Sequential(conv_bn_relu(quarter + self.backbone.stem_channels, half, 3),
-                                           conv_bn_relu(half, half, 3))
+            k1, k2 = config.half_fuse_kernels
+            self.half_fuse = nn.Sequential(conv_bn(quarter + self.backbone.stem_channels, half, k1),
+                                           conv_bn(half, half, k2))
             self.half_attention = (ClickAttention(quarter, half, 1, config.attention_dim)
                                    if config.click_attention else None)
             out_channels = half

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from iseg.models.layers import conv_bn
+
 
 class OCRHead(nn.Module):
     """Soft object region from the auxiliary logits -> object context -> fused with every pixel -> logits.
@@ -19,12 +21,10 @@ class OCRHead(nn.Module):
         mid = 2 * width
         self.aux = nn.Sequential(nn.Conv2d(in_channels, in_channels, 1), nn.BatchNorm2d(in_channels),
                                  nn.ReLU(inplace=True), nn.Conv2d(in_channels, 1, 1))
-        self.pre = nn.Sequential(nn.Conv2d(in_channels, mid, 3, padding=1, bias=False), nn.BatchNorm2d(mid),
-                                 nn.ReLU(inplace=True))
+        self.pre = conv_bn(in_channels, mid)
         self.context = nn.Sequential(nn.Conv2d(mid, width, 1), nn.ReLU(inplace=True),
                                      nn.Conv2d(width, mid, 1), nn.ReLU(inplace=True))
-        self.fuse = nn.Sequential(nn.Conv2d(2 * mid, mid, 1, bias=False), nn.BatchNorm2d(mid),
-                                  nn.ReLU(inplace=True), nn.Dropout2d(dropout))
+        self.fuse = nn.Sequential(conv_bn(2 * mid, mid, kernel=1), nn.Dropout2d(dropout))
         self.classifier = nn.Conv2d(mid, 1, 1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,8 +1,9 @@
 """Batched coarse -> zoom-in -> fine cascade for stage-2 training and validation (ifpn.md, "Stage 2").
 
-Boxes are integer (top, left, bottom, right), bottom/right exclusive, in the full image. A crop is resized to its
-network size (image and probabilities bilinear, masks nearest); a fine prediction is resized back into its box and
-pasted into zeros (outside the crop the object is taken as absent, as in RITM's zoom-in).
+Boxes are integer (top, left, bottom, right), bottom/right exclusive, in the full image. As in the inference
+transforms (`iseg.inference.transforms.Crop`), a crop is resized to its network size (image and probabilities
+bilinear, antialiased when shrinking; masks nearest), clicks map to the pixel whose centre they scale to, and a
+fine prediction is resized back into its box and pasted into zeros.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from iseg.inference.transforms import long_side_size, resize
+from iseg.inference.zoom_in import intention_roi
 from iseg.training.points_sampler import EMPTY, points_to_clicks
 
 Box = tuple[int, int, int, int]
@@ -34,28 +37,21 @@ def force_aspect(box: Box, aspect: float, shape: tuple[int, int]) -> Box:
 
 def roi_boxes(prob: torch.Tensor, points: torch.Tensor, aspect: float | None) -> list[Box]:
     """IFPN intention ROI per sample of prob (B, 1, H, W) and points (B, 2P, 3), aspect-forced unless None."""
-    from iseg.inference.zoom_in import intention_roi
-
     shape = tuple(prob.shape[-2:])
     boxes = []
     for prob_b, points_b in zip(prob[:, 0].cpu().numpy(), points.cpu().numpy()):
-        box = tuple(int(v) for v in intention_roi(prob_b, points_to_clicks(points_b)))
+        roi = intention_roi(prob_b, points_to_clicks(points_b))
+        box = (roi.top, roi.left, roi.bottom, roi.right)
         boxes.append(force_aspect(box, aspect, shape) if aspect else box)
     return boxes
 
 
-def crop_size_for(box: Box, long_side: int) -> tuple[int, int]:
-    """(h, w) of a crop resized so that its longer side is `long_side`, keeping its aspect."""
-    h, w = box[2] - box[0], box[3] - box[1]
-    scale = long_side / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
-
-
 def crop(tensor: torch.Tensor, boxes: list[Box], size: tuple[int, int], mode: str) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, h, w): each box resized to `size` ("bilinear" or "nearest")."""
-    kwargs = {"align_corners": False} if mode == "bilinear" else {}
-    return torch.cat([F.interpolate(tensor[b:b + 1, :, t:bt, l:r].float(), size=size, mode=mode, **kwargs)
-                      for b, (t, l, bt, r) in enumerate(boxes)])
+    crops = [tensor[b:b + 1, :, t:bt, l:r].float() for b, (t, l, bt, r) in enumerate(boxes)]
+    if mode == "nearest":
+        return torch.cat([F.interpolate(c, size=size, mode="nearest") for c in crops])
+    return torch.cat([resize(c, size) for c in crops])
 
 
 def map_points(points: torch.Tensor, boxes: list[Box], size: tuple[int, int]) -> torch.Tensor:
@@ -69,8 +65,8 @@ def map_points(points: torch.Tensor, boxes: list[Box], size: tuple[int, int]) ->
             pts = points[b, half]
             r, c = pts[:, 0], pts[:, 1]
             keep = (r != EMPTY) & (r >= top) & (r < bottom) & (c >= left) & (c < right)
-            mapped = torch.stack([((r - top + 0.5) * sy - 0.5).clamp(0, size[0] - 1),
-                                  ((c - left + 0.5) * sx - 0.5).clamp(0, size[1] - 1), pts[:, 2]], dim=1)[keep]
+            mapped = torch.stack([torch.floor((r - top + 0.5) * sy).clamp(0, size[0] - 1),
+                                  torch.floor((c - left + 0.5) * sx).clamp(0, size[1] - 1), pts[:, 2]], dim=1)[keep]
             out[b, half.start:half.start + len(mapped)] = mapped
     return out
 
@@ -79,8 +75,7 @@ def paste(prob: torch.Tensor, boxes: list[Box], shape: tuple[int, int]) -> torch
     """(B, 1, h, w) crop probabilities -> (B, 1, H, W), each resized into its box, zeros elsewhere."""
     full = prob.new_zeros((prob.shape[0], 1, *shape))
     for b, (top, left, bottom, right) in enumerate(boxes):
-        full[b:b + 1, :, top:bottom, left:right] = F.interpolate(
-            prob[b:b + 1], size=(bottom - top, right - left), mode="bilinear", align_corners=False)
+        full[b:b + 1, :, top:bottom, left:right] = resize(prob[b:b + 1], (bottom - top, right - left))
     return full
 
 
@@ -94,7 +89,7 @@ def cascade(coarse: Net, fine: Net, image: torch.Tensor, points: torch.Tensor, p
     with torch.no_grad():
         coarse_prob = torch.sigmoid(coarse(image, points, prev)["instances"])
     boxes = roi_boxes(coarse_prob, points, aspect)
-    size = size or crop_size_for(boxes[0], long_side)
+    size = size or long_side_size((boxes[0][2] - boxes[0][0], boxes[0][3] - boxes[0][1]), long_side)
     outputs = fine(crop(image, boxes, size, "bilinear"), map_points(points, boxes, size),
                    crop(coarse_prob, boxes, size, "bilinear"))
     return {"outputs": outputs, "boxes": boxes, "size": size, "coarse_prob": coarse_prob}

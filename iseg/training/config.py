@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,19 @@ def load_config(name_or_path: str | Path | None = None, overrides: dict[str, Any
     if unknown:
         raise ValueError(f"unknown training config key(s) {unknown} in {name_or_path or 'overrides'}; "
                          f"known keys: {sorted(known)}")
-    return TrainConfig(**values)
+    return TrainConfig(**{key: _coerce(key, value) for key, value in values.items()})
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Numbers that YAML read as strings ('1e-4' in YAML 1.1) become the field's numeric type."""
+    hint = typing.get_type_hints(TrainConfig)[key]
+    numeric = next((t for t in (float, int) if hint is t or t in typing.get_args(hint)), None)
+    if numeric is None or not isinstance(value, str):
+        return value
+    try:
+        return numeric(value)
+    except ValueError:
+        raise ValueError(f"training config key {key!r}: expected a {numeric.__name__}, got {value!r}") from None
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:

@@ -143,14 +143,20 @@ class MixSampler(Sampler[SampleKey]):
             yield self.epoch, position, int(datasets[position]), int(indices[position])
 
 
+def check_val_name(spec: str) -> str:
+    """The canonical dataset name of a validation spec; GrabCut and Berkeley are refused."""
+    name = canonical_name(parse_dataset_spec(spec)[0])
+    if name in EVALUATION_ONLY:
+        raise ValueError(f"--val {spec}: {name} is an evaluation benchmark; validate on a held-out part "
+                         f"of a training-scale dataset (e.g. COCO_MVal, BSDS500)")
+    return name
+
+
 def build_data(cfg) -> tuple[TrainingSet, list[float], list[Sample]]:
     """(training set, dataset weights, validation samples) for a TrainConfig."""
     val_samples, val_name, val_images = [], None, set()
     if cfg.val:
-        val_name = canonical_name(parse_dataset_spec(cfg.val)[0])
-        if val_name in EVALUATION_ONLY:
-            raise ValueError(f"--val {cfg.val}: {val_name} is an evaluation benchmark; validate on a held-out part "
-                             f"of a training-scale dataset (e.g. COCO_MVal, BSDS500)")
+        val_name = check_val_name(cfg.val)
         val_set = open_dataset(cfg.val, data_config=cfg.data_config, options=cfg.data_options, per_instance=False,
                                min_area=cfg.min_object_area)
         picked = held_out(image_ids(val_set), cfg.val_size)

@@ -105,7 +105,7 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
     start, best, rows = 1, -math.inf, []
     if resume:
         start, best, rows = restore(ckpt_dir / "last.pt", net, optimizer, scheduler, out / "metrics.csv")
-    elif env.main:
+    if env.main:
         cfg.save(out / "config.yaml")
     model = DistributedDataParallel(net) if env.world_size > 1 else net
 
@@ -121,6 +121,8 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
         row = {"epoch": epoch, "train_loss": loss, "lr": lr, **validate(net, coarse, val_samples, cfg, env.device),
                "seconds": round(seconds, 3), "samples_per_s": round(len(loader) * cfg.batch_size / seconds, 3)}
         rows.append(row)
+        if progress:
+            tqdm.write(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
         write_metrics(out / "metrics.csv", rows)
         score = row.get(f"val_miou@{cfg.val_clicks}", -loss)
         is_best = score > best
@@ -159,6 +161,8 @@ def train_epoch(model, net, coarse, loader: DataLoader, optimizer, cfg: TrainCon
     if env.world_size > 1:
         dist.all_reduce(mean)
         mean /= env.world_size
+        for buffer in net.buffers():  # BN statistics: every rank ends the epoch with rank 0's
+            dist.broadcast(buffer, 0)
     return float(mean)
 
 

@@ -1,0 +1,116 @@
+"""CLI: evaluate a predictor with the standard protocol and write a run folder.
+
+    python -m iseg.evaluate --predictor grabcut --datasets GrabCut,Berkeley --out runs/baseline_grabcut
+
+Writes `results.csv` (one row per dataset), `ious.csv` (one row per sample and click: dataset, sample,
+click, iou, seconds) and `config.json` (arguments, device, threads, versions, date), then prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import pandas as pd
+
+from iseg.evaluation import evaluate, results_table
+from iseg.predictor import SPECS_HELP, load_predictor
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    p = argparse.ArgumentParser(prog="python -m iseg.evaluate", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--predictor", help=f"predictor spec: {SPECS_HELP}")
+    p.add_argument("--coarse", help="coarse-network checkpoint of an IFPN cascade (with --fine)")
+    p.add_argument("--fine", help="fine-network checkpoint of an IFPN cascade (with --coarse)")
+    p.add_argument("--datasets", required=True,
+                   help="comma-separated NAME (folder from the data config) or NAME=PATH, e.g. GrabCut,Berkeley")
+    p.add_argument("--data-config", help="data config YAML (default: data_configs/default.yaml)")
+    p.add_argument("--out", required=True, type=Path, help="run folder, e.g. runs/<name>")
+    p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty --out folder")
+    p.add_argument("--limit", type=int, help="evaluate only the first N samples of each dataset")
+    p.add_argument("--max-clicks", type=int, default=20)
+    p.add_argument("--target-iou", type=float, default=0.90, help="stop a sample once its IoU reaches this")
+    p.add_argument("--full-curve", action="store_true", help="run all max clicks on every sample (mIoU curve)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, help="torch and OpenCV threads (default: torch's current setting)")
+    p.add_argument("--no-flip", action="store_true", help="no test-time horizontal flip (network predictors)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text through a temporary file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def run_info(args: argparse.Namespace, threads: int) -> dict:
+    """What config.json records: the arguments and the environment."""
+    import torch
+
+    return {
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "command": " ".join(["python -m iseg.evaluate", *sys.argv[1:]]),
+        "device": args.device,
+        "threads": threads,
+        "torch": torch.__version__,
+        "opencv": cv2.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    """Run the evaluation and return the results table."""
+    import torch
+
+    from iseg.data import load_dataset, parse_dataset_spec
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.predictor is None and args.coarse is None:
+        parser.error(f"give --predictor ({SPECS_HELP}) or --coarse and --fine")
+    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
+        parser.error(f"output folder {args.out} is not empty; choose another --out or pass --overwrite")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+    threads = torch.get_num_threads()
+
+    specs = [parse_dataset_spec(s) for s in args.datasets.split(",") if s.strip()]
+    datasets = [load_dataset(name, root, config=args.data_config) for name, root in specs]
+    predictor = load_predictor(args.predictor, coarse=args.coarse, fine=args.fine, device=args.device,
+                               flip=not args.no_flip)
+    results = [evaluate(predictor, d, max_clicks=args.max_clicks, target_iou=args.target_iou,
+                        progress=not args.no_progress, stop_early=not args.full_curve, limit=args.limit)
+               for d in datasets]
+
+    table = results_table(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.out / "results.csv", table.to_csv(index=False))
+    per_click = pd.concat([r.per_click() for r in results], ignore_index=True)
+    write_atomic(args.out / "ious.csv", per_click.to_csv(index=False))
+    write_atomic(args.out / "config.json", json.dumps(run_info(args, threads), indent=2) + "\n")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"device {args.device}, {threads} threads; written to {args.out}")
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Predictors (the protocol of `iseg.predictor`): one network with RITM's zoom-in, or IFPN's coarse + fine cascade."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from iseg.clicks import Click
+from iseg.inference.transforms import Crop, Flip, Resize, Transform
+from iseg.inference.zoom_in import ZoomIn, intention_roi
+from iseg.models import ISModel, clicks_to_points, load_model
+from iseg.models.layers import fold_batchnorm
+
+
+def image_to_tensor(image: np.ndarray, device: str | torch.device) -> Tensor:
+    """(H, W, 3) uint8 RGB -> (1, 3, H, W) float32 in [0, 1] on `device`."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got shape {image.shape} dtype {image.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float().div_(255)
+
+
+def prob_to_tensor(prev_prob: np.ndarray | None, size: tuple[int, int], device: str | torch.device) -> Tensor:
+    """(H, W) probabilities (None: zeros) -> (1, 1, H, W) float32 on `device`."""
+    if prev_prob is None:
+        return torch.zeros(1, 1, *size, device=device)
+    if prev_prob.shape != size:
+        raise ValueError(f"prev_prob has shape {prev_prob.shape}, expected the image size {size}")
+    return torch.as_tensor(prev_prob, dtype=torch.float32, device=device)[None, None]
+
+
+def run_network(model: ISModel, image: Tensor, prev: Tensor, clicks: list[Click],
+                transforms: list[Transform]) -> Tensor:
+    """Probabilities (1, 1, H, W) of `model` on `image` (1, 3, H, W) through `transforms` (undone in reverse)."""
+    batch = (image, prev, [clicks])
+    for t in transforms:
+        batch = t.transform(*batch)
+    image_t, prev_t, clicks_t = batch
+    prob = torch.sigmoid(model(image_t, clicks_to_points(clicks_t).to(image.device), prev_t)["instances"])
+    for t in reversed(transforms):
+        prob = t.inv_transform(prob)
+    return prob.clamp_(0, 1)
+
+
+class _ImagePredictor:
+    """Holds the current image as a tensor on the device (the once-per-image work). Subclasses run eval-mode
+    copies of their networks with BN folded into the convs (later changes to the given models are not seen)."""
+
+    def __init__(self, device: str | torch.device):
+        self.device = torch.device(device)
+        self.image: Tensor | None = None
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Convert the (H, W, 3) uint8 RGB image once and reset the per-image state."""
+        self.image = image_to_tensor(image, self.device)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the per-image state."""
+
+    def _inputs(self, prev_prob: np.ndarray | None) -> tuple[Tensor, Tensor]:
+        if self.image is None:
+            raise RuntimeError("call set_image(image) before predict(clicks, prev_prob)")
+        return self.image, prob_to_tensor(prev_prob, tuple(self.image.shape[-2:]), self.device)
+
+
+class SingleNetPredictor(_ImagePredictor):
+    """One network on the whole image, with RITM's zoom-in from the second click and horizontal-flip averaging."""
+
+    def __init__(self, model: ISModel, zoom_in: bool = True, flip: bool = True, target_size: int = 400,
+                 device: str | torch.device = "cpu"):
+        super().__init__(device)
+        self.model = fold_batchnorm(model).to(self.device)
+        self.zoom_in = ZoomIn(target_size) if zoom_in else None
+        self.transforms: list[Transform] = [t for t in (self.zoom_in, Flip() if flip else None) if t is not None]
+
+    def reset(self) -> None:
+        if self.zoom_in is not None:
+            self.zoom_in.reset()
+
+    @torch.inference_mode()
+    def predict(self, clicks: list[Click], prev_prob: np.ndarray | None = None) -> np.ndarray:
+        """(H, W) float32 probabilities in [0, 1] for all clicks so far and the previous (H, W) probabilities."""
+        image, prev = self._inputs(prev_prob)
+        return run_network(self.model, image, prev, clicks, self.transforms)[0, 0].cpu().numpy()
+
+
+class CascadePredictor(_ImagePredictor):
+    """IFPN: the coarse network on the whole image (resized so its longer side is `target_size`), the intention ROI
+    from its probabilities, the fine network on that crop (longer side `target_size`) with the cropped coarse
+    probabilities as its previous mask; the result, pasted into a zero map, is the final (and next previous) mask."""
+
+    def __init__(self, coarse: ISModel, fine: ISModel, flip: bool = True, target_size: int = 400,
+                 device: str | torch.device = "cpu"):
+        super().__init__(device)
+        self.coarse = fold_batchnorm(coarse).to(self.device)
+        self.fine = fold_batchnorm(fine).to(self.device)
+        self.flip, self.target_size = flip, target_size
+        self.reset()
+
+    def reset(self) -> None:
+        # Fresh transforms per image: Resize and Flip cache their per-image results across clicks.
+        self.coarse_transforms: list[Transform] = [Resize(self.target_size)] + ([Flip()] if self.flip else [])
+        self.fine_flip = [Flip()] if self.flip else []
+        self.last_roi = None
+
+    @torch.inference_mode()
+    def predict(self, clicks: list[Click], prev_prob: np.ndarray | None = None) -> np.ndarray:
+        """(H, W) float32 probabilities in [0, 1] for all clicks so far and the previous (H, W) probabilities."""
+        image, prev = self._inputs(prev_prob)
+        coarse = run_network(self.coarse, image, prev, clicks, self.coarse_transforms)
+        self.last_roi = intention_roi(coarse[0, 0], clicks)
+        crop = Crop(self.last_roi, self.target_size)
+        fine = run_network(self.fine, image, coarse, clicks, [crop, *self.fine_flip])
+        return fine[0, 0].cpu().numpy()
+
+
+def predictor_from_checkpoints(coarse_path: str | Path, fine_path: str | Path | None = None,
+                               device: str | torch.device = "cpu", flip: bool = True,
+                               target_size: int = 400) -> SingleNetPredictor | CascadePredictor:
+    """A SingleNetPredictor (RITM zoom-in) from one checkpoint, or a CascadePredictor from coarse + fine."""
+    coarse = load_model(coarse_path, device)
+    if fine_path is None:
+        return SingleNetPredictor(coarse, flip=flip, target_size=target_size, device=device)
+    return CascadePredictor(coarse, load_model(fine_path, device), flip=flip, target_size=target_size, device=device)

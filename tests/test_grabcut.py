@@ -1,0 +1,77 @@
+"""The click-driven GrabCut baseline."""
+
+import numpy as np
+import pytest
+
+from iseg.clicks import Click
+from iseg.grabcut import GrabCutPredictor
+from iseg.metrics import iou
+from iseg.predictor import Predictor
+
+
+def scene(h: int = 60, w: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 3) uint8 noisy image with a red disk object and its (H, W) int8 mask."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 80, (h, w, 3), dtype=np.uint8)
+    rows, cols = np.mgrid[:h, :w]
+    obj = (rows - h // 2) ** 2 + (cols - w // 2) ** 2 <= (min(h, w) // 4) ** 2
+    image[obj] = [220, 40, 40] + rng.integers(0, 30, (int(obj.sum()), 3))
+    return image, obj.astype(np.int8)
+
+
+def test_follows_protocol_and_segments_from_one_click():
+    image, mask = scene()
+    predictor = GrabCutPredictor()
+    assert isinstance(predictor, Predictor)
+    predictor.set_image(image)
+    prob = predictor.predict([Click(30, 40, True)], np.zeros(mask.shape, np.float32))
+    assert prob.shape == mask.shape and prob.dtype == np.float32
+    assert prob.min() >= 0 and prob.max() <= 1
+    assert iou(mask, prob > 0.49) > 0.9
+
+
+def test_is_deterministic():
+    image, _ = scene(seed=3)
+    clicks = [Click(30, 40, True), Click(5, 5, False)]
+    outputs = []
+    for _ in range(2):
+        predictor = GrabCutPredictor()
+        predictor.set_image(image)
+        outputs.append(predictor.predict(clicks, None))
+    np.testing.assert_array_equal(*outputs)
+
+
+def test_no_positive_click_gives_empty_mask():
+    image, _ = scene()
+    predictor = GrabCutPredictor()
+    predictor.set_image(image)
+    assert not predictor.predict([Click(2, 2, False)], None).any()
+
+
+def test_negative_click_removes_and_previous_mask_is_kept():
+    image, mask = scene()
+    predictor = GrabCutPredictor()
+    predictor.set_image(image)
+    prev = np.zeros(mask.shape, np.float32)
+    prev[10:50, 20:60] = 1  # a previous answer far too large
+    prob = predictor.predict([Click(30, 40, True), Click(12, 22, False)], prev)
+    assert prob[12, 22] == 0 and prob[30, 40] == 1
+    assert iou(mask, prob > 0.49) > 0.8
+
+
+def test_large_image_is_processed_at_work_size_and_upsampled():
+    image, mask = scene(900, 1200, seed=1)
+    predictor = GrabCutPredictor(work_size=200)
+    predictor.set_image(image)
+    assert predictor._image.shape == (150, 200, 3)
+    prob = predictor.predict([Click(450, 600, True)], None)
+    assert prob.shape == (900, 1200)
+    assert iou(mask, prob > 0.49) > 0.9
+
+
+def test_input_errors():
+    predictor = GrabCutPredictor()
+    with pytest.raises(RuntimeError, match="set_image"):
+        predictor.predict([Click(0, 0, True)], None)
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8.*float"):
+        predictor.set_image(np.zeros((4, 4, 3), np.float32))

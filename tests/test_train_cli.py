@@ -1,0 +1,81 @@
+"""`python -m iseg.train` end to end on a tiny folder dataset, and its configuration errors."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+import yaml
+
+from iseg.models import load_checkpoint
+from iseg.train import main
+from test_training_helpers import make_folder_dataset
+
+
+@pytest.fixture
+def data_config(tmp_path):
+    root = make_folder_dataset(tmp_path / "ds")
+    path = tmp_path / "data.yaml"
+    path.write_text(yaml.safe_dump({"folder": str(root)}))
+    return path
+
+
+def run(stage: str, config: str, data_config, out, *extra: str) -> int:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return main([stage, "--config", config, "--data", "folder:1", "--data-config", str(data_config),
+                     "--val", "folder", "--set", "val_size=1", "--out", str(out), "--no-progress", *extra])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_coarse_then_fine_write_run_folders(tmp_path, data_config):
+    coarse = tmp_path / "runs" / "coarse"
+    assert run("coarse", "smoke", data_config, coarse, "--epochs", "1", "--set", "lr=2e-3") == 0
+    saved = yaml.safe_load((coarse / "config.yaml").read_text())
+    assert saved["stage"] == "coarse" and saved["data"] == {"folder": 1.0}
+    assert saved["epochs"] == 1 and saved["lr"] == 2e-3 and saved["val_size"] == 1
+    with open(coarse / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1"]
+    assert {"train_loss", "lr", "val_miou@1", "val_miou@2", "seconds", "samples_per_s"} <= set(rows[0])
+    assert 0.0 <= float(rows[0]["val_miou@2"]) <= 1.0
+    assert {p.name for p in (coarse / "checkpoints").iterdir()} == {"last.pt", "best.pt", "epoch_001.pt"}
+    assert load_checkpoint(coarse / "checkpoints" / "last.pt")["train_config"]["stage"] == "coarse"
+
+    fine = tmp_path / "runs" / "fine"
+    coarse_ckpt = coarse / "checkpoints" / "last.pt"
+    assert run("fine", "smoke_fine", data_config, fine, "--epochs", "1", "--coarse", str(coarse_ckpt)) == 0
+    assert yaml.safe_load((fine / "config.yaml").read_text())["coarse_checkpoint"] == str(coarse_ckpt)
+    assert (fine / "checkpoints" / "last.pt").is_file()
+
+    assert run("coarse", "smoke", data_config, coarse, "--epochs", "2", "--resume") == 0
+    with open(coarse / "metrics.csv") as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
+
+
+def test_bad_data_name_is_a_clear_error(tmp_path, data_config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["coarse", "--config", "smoke", "--data", "COCO_MVal:1,Nope:0.5", "--out", str(tmp_path / "r")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "'Nope'" in err and "COCO_MVal" in err and "BSDS500" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_errors_exit_2(tmp_path, data_config, capsys):
+    for args, message in [(["--set", "lrr=1"], "unknown training config key"),
+                          (["--val", "GrabCut"], "evaluation benchmark"),
+                          (["--config", "no_such_config"], "no training config named")]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["coarse", "--config", "smoke", "--data", "folder", "--data-config", str(data_config),
+                  "--out", str(tmp_path / "r"), *args])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_fine_without_coarse_checkpoint_fails(tmp_path, data_config, capsys):
+    assert run("fine", "smoke_fine", data_config, tmp_path / "r") == 2
+    assert "coarse_checkpoint" in capsys.readouterr().err

@@ -1,0 +1,294 @@
+"""Unit tests of iseg.training: augmentation, click sampler, iterative clicks, losses, cascade helpers, config."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from iseg.clicks import Click
+from iseg.data import Sample
+from iseg.training import load_config, list_configs, parse_overrides
+from iseg.training.augment import Augmentation
+from iseg.training.cascade import crop, force_aspect, map_points, paste
+from iseg.training.data import MixSampler, held_out, parse_data_arg
+from iseg.training.iterative import add_error_clicks, next_error_click
+from iseg.training.losses import binary_cross_entropy, normalized_focal_loss
+from iseg.training.points_sampler import MultiPointSampler, clicks_to_points, inner_distance, points_to_clicks
+
+
+def disk_sample(shape=(120, 160), centre=(60, 80), radius=25, with_objects=True) -> Sample:
+    """An image whose red channel is 255 exactly on a disk object; a second object (square) in `objects`."""
+    rows, cols = np.mgrid[:shape[0], :shape[1]]
+    disk = (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius ** 2
+    mask = disk.astype(np.int8)
+    mask[:3] = -1
+    image = np.zeros((*shape, 3), np.uint8)
+    image[..., 0] = disk * 255
+    objects = None
+    if with_objects:
+        objects = disk.astype(np.int32)
+        objects[5:25, 5:25] = 2
+        objects[:3] = -1
+    return Sample(image=image, mask=mask, id="t/disk", objects=objects)
+
+
+# augmentation
+
+def test_augmentation_keeps_image_and_mask_aligned():
+    aug = Augmentation(crop_size=(64, 96), scale_range=(1.0, 1.0), brightness_contrast_prob=0, rgb_shift_prob=0)
+    for seed in range(10):
+        out = aug(disk_sample(), np.random.default_rng(seed))
+        assert out.image.shape == (64, 96, 3) and out.image.dtype == np.uint8
+        assert out.mask.shape == (64, 96) and out.mask.dtype == np.int8
+        assert out.objects.shape == (64, 96)
+        valid = out.mask != -1
+        np.testing.assert_array_equal((out.image[..., 0] == 255)[valid], (out.mask == 1)[valid])
+        np.testing.assert_array_equal(out.objects == 1, out.mask == 1)
+
+
+def test_augmentation_rescale_mostly_aligned_and_object_survives():
+    aug = Augmentation(crop_size=(64, 96), brightness_contrast_prob=0, rgb_shift_prob=0, min_object_pixels=50)
+    small = disk_sample(shape=(300, 400), centre=(250, 350), radius=8)
+    for seed in range(10):
+        out = aug(small, np.random.default_rng(seed))
+        assert (out.mask == 1).sum() >= 50
+        valid = out.mask != -1
+        agree = ((out.image[..., 0] > 127) == (out.mask == 1))[valid].mean()
+        assert agree > 0.97
+
+
+def test_augmentation_pads_with_ignore_and_black():
+    aug = Augmentation(crop_size=(64, 96), scale_range=(1.0, 1.0), flip_prob=0, brightness_contrast_prob=0,
+                       rgb_shift_prob=0)
+    out = aug(disk_sample(shape=(40, 50), centre=(20, 25), radius=10), np.random.default_rng(0))
+    assert out.mask.shape == (64, 96)
+    assert (out.mask[40:] == -1).all() and (out.mask[:, 50:] == -1).all()
+    assert (out.objects[40:] == -1).all()
+    assert (out.image[40:] == 0).all()
+
+
+def test_augmentation_colour_changes_pixels_within_limits():
+    aug = Augmentation(crop_size=(40, 50), scale_range=(1.0, 1.0), flip_prob=0, brightness_contrast_prob=1,
+                       rgb_shift_prob=1)
+    sample = Sample(image=np.full((40, 50, 3), 128, np.uint8), mask=np.zeros((40, 50), np.int8), id="t/grey")
+    out = aug(sample, np.random.default_rng(3))
+    assert np.abs(out.image.astype(int) - 128).max() <= 128 * 0.25 + 0.25 * 255 + 10 + 1
+    assert len(np.unique(out.image.reshape(-1, 3), axis=0)) == 1
+    assert not np.array_equal(out.image, sample.image)
+
+
+def test_augmentation_is_deterministic():
+    aug = Augmentation(crop_size=(64, 96))
+    a, b = (aug(disk_sample(), np.random.default_rng(7)) for _ in range(2))
+    np.testing.assert_array_equal(a.image, b.image)
+    np.testing.assert_array_equal(a.mask, b.mask)
+
+
+# points sampler
+
+def split(points: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Valid positive and negative rows of a (2P, 3) array."""
+    pos, neg = points[:p], points[p:]
+    return pos[pos[:, 0] >= 0], neg[neg[:, 0] >= 0]
+
+
+def test_sampler_points_inside_object_and_background():
+    sample = disk_sample()
+    sampler = MultiPointSampler(max_num_points=24, merge_objects_prob=0)
+    dist = inner_distance(sample.mask == 1)
+    for seed in range(30):
+        points, target = sampler(sample.mask, sample.objects, np.random.default_rng(seed))
+        assert points.shape == (48, 3) and points.dtype == np.float32
+        np.testing.assert_array_equal(target, sample.mask)
+        pos, neg = split(points, 24)
+        assert len(pos) >= 1
+        assert all(target[int(r), int(c)] == 1 for r, c, _ in pos)
+        assert all(target[int(r), int(c)] == 0 for r, c, _ in neg)
+        first = points[0]
+        assert first[2] == 0 and dist[int(first[0]), int(first[1])] >= 0.5 * dist.max()
+        orders = np.concatenate([pos[:, 2], neg[:, 2]])
+        np.testing.assert_array_equal(np.sort(orders), np.arange(len(orders)))
+
+
+def test_sampler_padding_layout_and_determinism():
+    sample = disk_sample()
+    sampler = MultiPointSampler(max_num_points=5)
+    for seed in range(20):
+        points, _ = sampler(sample.mask, sample.objects, np.random.default_rng(seed))
+        for half in (points[:5], points[5:]):
+            used = half[:, 0] >= 0
+            assert not (np.diff(used.astype(int)) > 0).any(), "empty rows must come after used ones"
+            assert (half[~used] == -1).all()
+    a, _ = sampler(sample.mask, sample.objects, np.random.default_rng(11))
+    b, _ = sampler(sample.mask, sample.objects, np.random.default_rng(11))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_sampler_count_distribution_decays():
+    sampler = MultiPointSampler(max_num_points=24, prob_gamma=0.8, merge_objects_prob=0)
+    rng = np.random.default_rng(0)
+    counts = [sampler._count(1, rng) for _ in range(4000)]
+    freq = np.bincount(counts, minlength=4)[1:4] / len(counts)
+    assert freq[0] > freq[1] > freq[2]
+    assert freq[1] / freq[0] == pytest.approx(0.8, abs=0.08)
+
+
+def test_sampler_merges_another_object():
+    sample = disk_sample()
+    points, target = MultiPointSampler(merge_objects_prob=1.0)(sample.mask, sample.objects,
+                                                               np.random.default_rng(0))
+    assert (target[sample.objects == 2] == 1).all()
+    assert (target[sample.mask == 1] == 1).all()
+
+
+def test_clicks_points_round_trip():
+    clicks = [Click(3, 4, True), Click(5, 6, False), Click(7, 8, True)]
+    points = clicks_to_points(clicks, 4)
+    np.testing.assert_array_equal(points[:2], [[3, 4, 0], [7, 8, 2]])
+    np.testing.assert_array_equal(points[4], [5, 6, 1])
+    assert points_to_clicks(points) == clicks
+
+
+# iterative clicks
+
+def test_error_click_goes_to_inner_part_of_larger_error():
+    gt = np.zeros((40, 40), np.int8)
+    gt[5:35, 5:35] = 1
+    pred = np.zeros((40, 40), bool)
+    pred[5:35, 5:15] = True
+    pred[0:2, 0:2] = True
+    for seed in range(10):
+        row, col, positive = next_error_click(pred, gt, np.random.default_rng(seed))
+        assert positive and 15 <= col < 35 and gt[row, col] == 1
+        fn = inner_distance((gt == 1) & ~pred)
+        assert fn[row, col] > fn.max() / 2
+    assert next_error_click(gt == 1, gt, np.random.default_rng(0)) is None
+
+
+def test_error_clicks_fill_the_first_free_slot_in_batch():
+    gt = torch.zeros(2, 1, 20, 20)
+    gt[0, :, 5:15, 5:15] = 1
+    prob = torch.zeros(2, 1, 20, 20)
+    prob[1, :, 2:18, 2:18] = 0.9
+    points = torch.full((2, 6, 3), -1.0)
+    points[:, 0] = torch.tensor([10.0, 10.0, 0.0])
+    out = add_error_clicks(prob, gt, points, np.random.default_rng(0))
+    assert out[0, 1, 2] == 1 and gt[0, 0, int(out[0, 1, 0]), int(out[0, 1, 1])] == 1
+    assert (out[0, 3:] == -1).all()
+    assert out[1, 3, 2] == 1 and prob[1, 0, int(out[1, 3, 0]), int(out[1, 3, 1])] > 0.5
+    assert (out[1, 1:3] == -1).all()
+
+
+# losses
+
+def test_nfl_single_valid_pixel_hand_value():
+    logits = torch.zeros(1, 1, 1, 2)
+    target = torch.tensor([[[[1.0, -1.0]]]])
+    # p = 0.5, p_t = 0.5, beta = 0.25, rescale = 1 / 0.25, alpha = 0.5: 0.5 * 0.25 * 4 * ln 2
+    assert normalized_focal_loss(logits, target).item() == pytest.approx(0.5 * math.log(2), rel=1e-5)
+
+
+def test_nfl_two_pixels_hand_value_and_ignore():
+    logits = torch.tensor([[[[0.0, 2.0, 5.0]]]], requires_grad=True)
+    target = torch.tensor([[[[1.0, 0.0, -1.0]]]])
+    p = 1 / (1 + math.exp(-2))
+    pt = [0.5, 1 - p]
+    beta = [(1 - t) ** 2 for t in pt]
+    scale = 2 / sum(beta)
+    expected = -(0.5 * beta[0] * scale * math.log(pt[0]) + 0.5 * beta[1] * scale * math.log(pt[1])) / 2
+    loss = normalized_focal_loss(logits, target)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    loss.backward()
+    assert logits.grad[0, 0, 0, 2] == 0
+    changed = logits.detach().clone()
+    changed[..., 2] = -7.0
+    assert normalized_focal_loss(changed, target).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_bce_ignores_ignore_pixels():
+    logits = torch.tensor([[[[0.3, -1.2, 4.0]]]])
+    target = torch.tensor([[[[1.0, 0.0, -1.0]]]])
+    expected = F.binary_cross_entropy_with_logits(logits[..., :2], target[..., :2])
+    assert binary_cross_entropy(logits, target).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+# stage-2 crop helpers
+
+def test_force_aspect_inside_image():
+    for box in [(10, 10, 20, 60), (0, 0, 100, 10), (90, 140, 100, 150), (0, 0, 100, 150)]:
+        top, left, bottom, right = force_aspect(box, 2 / 3, (100, 150))
+        assert 0 <= top < bottom <= 100 and 0 <= left < right <= 150
+        assert (bottom - top) / (right - left) == pytest.approx(2 / 3, abs=0.02)
+        assert top <= box[0] or bottom - top == 100
+        assert left <= box[1] or right - left == 150
+
+
+def test_map_points_drops_outside_and_scales():
+    points = torch.tensor([[[10.0, 20.0, 0.0], [90.0, 5.0, 2.0], [-1, -1, -1], [15.0, 40.0, 1.0]]])
+    out = map_points(points, [(10, 20, 30, 60)], (40, 80))
+    assert out[0, 0].tolist() == [1.0, 1.0, 0.0]
+    assert (out[0, 1] == -1).all()
+    assert out[0, 2].tolist() == [11.0, 41.0, 1.0]
+
+
+def test_crop_and_paste_full_box_is_identity():
+    prob = torch.rand(2, 1, 12, 18)
+    boxes = [(0, 0, 12, 18), (0, 0, 12, 18)]
+    torch.testing.assert_close(paste(crop(prob, boxes, (12, 18), "bilinear"), boxes, (12, 18)), prob)
+    mask = torch.zeros(1, 1, 12, 18)
+    mask[..., 3:6, 4:10] = 1
+    cropped = crop(mask, [(3, 4, 6, 10)], (6, 12), "nearest")
+    assert (cropped == 1).all()
+    assert paste(torch.ones(1, 1, 6, 12), [(3, 4, 6, 10)], (12, 18)).sum() == 18
+
+
+# config and data mix
+
+def test_packaged_configs_load():
+    assert {"coarse_paper", "fine_paper", "coarse_cpu", "fine_cpu", "smoke"} <= set(list_configs())
+    for name in list_configs():
+        load_config(name)
+    paper = load_config("coarse_paper")
+    assert (paper.batch_size, paper.lr, paper.epochs, paper.milestones) == (32, 5e-4, 55, (50, 53))
+    assert load_config("fine_paper").lr == 5e-5
+
+
+def test_config_overrides_and_errors():
+    cfg = load_config("smoke", parse_overrides(["lr=1e-4", "crop_size=[32, 48]", "data={COCO_MVal: 2}"]))
+    assert cfg.lr == 1e-4 and cfg.crop_size == (32, 48) and cfg.data == {"COCO_MVal": 2}
+    with pytest.raises(ValueError, match="unknown training config key.*'lrr'"):
+        load_config("smoke", {"lrr": 1})
+    with pytest.raises(FileNotFoundError, match="no training config named 'nope'"):
+        load_config("nope")
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["lr"])
+
+
+def test_parse_data_arg():
+    assert parse_data_arg("COCO_MVal:1,BSDS500:0.5") == {"COCO_MVal": 1.0, "BSDS500": 0.5}
+    assert parse_data_arg("folder=/data/x,GrabCut") == {"folder=/data/x": 1.0, "GrabCut": 1.0}
+    with pytest.raises(ValueError, match="numeric weight"):
+        parse_data_arg("COCO_MVal:abc")
+
+
+def test_held_out_is_by_id_and_stable():
+    ids = [f"D/{k}" for k in range(50)]
+    picked = held_out(ids, 5)
+    assert len(set(picked)) == 5
+    assert held_out(list(reversed(ids)), 5) == [49 - j for j in picked]
+
+
+def test_mix_sampler_weights_shards_and_epochs():
+    sampler = MixSampler([10, 1000], [3.0, 1.0], samples_per_epoch=4000, seed=0)
+    keys = list(sampler)
+    share = np.mean([d == 0 for _, _, d, _ in keys])
+    assert share == pytest.approx(0.75, abs=0.03)
+    assert all(j < (10, 1000)[d] for _, _, d, j in keys)
+    shards = [list(MixSampler([10, 1000], [3.0, 1.0], 4000, 0, rank=r, world_size=2)) for r in range(2)]
+    assert sorted(shards[0] + shards[1]) == sorted(keys)
+    sampler.set_epoch(2)
+    assert list(sampler) != keys

@@ -1,0 +1,99 @@
+"""The training loop on CPU with the tiny network: learning, resume equivalence, the frozen coarse net of stage 2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from iseg.clicks import Clicker
+from iseg.data import load_dataset
+from iseg.metrics import iou
+from iseg.models import build_model, load_checkpoint
+from iseg.training import train
+from iseg.training.data import resize_long_side
+from iseg.training.losses import instance_loss
+from iseg.training.points_sampler import clicks_to_points
+from iseg.training.trainer import batch_loss, build_networks
+from test_training_helpers import tiny_config
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_tiny_network_overfits_one_grabcut_sample():
+    torch.manual_seed(0)
+    sample = resize_long_side(load_dataset("GrabCut")[0], 96)
+    clicker = Clicker(sample.mask)
+    clicker.make_next_click(np.zeros(sample.mask.shape, bool))
+    points = torch.from_numpy(clicks_to_points(clicker.clicks, 4))[None]
+    image = torch.from_numpy(sample.image).permute(2, 0, 1)[None].float() / 255
+    gt = torch.from_numpy(sample.mask)[None, None].float()
+    prev = torch.zeros_like(gt)
+    net = build_model("ifpn_tiny")
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    best = 0.0
+    for step in range(1, 301):
+        net.train()
+        loss = instance_loss(net(image, points, prev), gt)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 25 == 0:
+            net.eval()
+            with torch.no_grad():
+                pred = torch.sigmoid(net(image, points, prev)["instances"])[0, 0].numpy() > 0.49
+            best = max(best, iou(sample.mask, pred))
+            if best > 0.9:
+                break
+    assert best > 0.9
+
+
+def weights(path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+def test_interrupt_and_resume_equals_uninterrupted_run(tmp_path):
+    full = train(tiny_config(tmp_path / "a", epochs=4), tmp_path / "a" / "run", progress=False)
+    cfg = tiny_config(tmp_path / "b", epochs=2)
+    part = train(cfg, tmp_path / "b" / "run", progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg, part, progress=False)
+    cfg.epochs = 4
+    train(cfg, part, resume=True, progress=False)
+    a, b = weights(full / "checkpoints" / "last.pt"), weights(part / "checkpoints" / "last.pt")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    rows = [(part / "metrics.csv").read_text().splitlines(), (full / "metrics.csv").read_text().splitlines()]
+    assert len(rows[0]) == 5
+    for x, y in zip(*rows):
+        assert x.split(",")[:4] == y.split(",")[:4]
+    state = load_checkpoint(part / "checkpoints" / "last.pt")
+    assert state["epoch"] == 4 and set(state["rng"]) == {"torch", "numpy", "python"}
+    assert sorted(p.name for p in (part / "checkpoints").iterdir()) == [
+        "best.pt", "epoch_001.pt", "epoch_002.pt", "epoch_003.pt", "epoch_004.pt", "last.pt"]
+
+
+def test_stage2_frozen_coarse_gets_no_gradient(tmp_path):
+    coarse_run = train(tiny_config(tmp_path, epochs=1), tmp_path / "coarse", progress=False)
+    cfg = tiny_config(tmp_path / "f", stage="fine", coarse_checkpoint=str(coarse_run / "checkpoints" / "last.pt"))
+    fine, coarse = build_networks(cfg, torch.device("cpu"))
+    assert not coarse.training and not any(p.requires_grad for p in coarse.parameters())
+    before = {k: v.clone() for k, v in coarse.state_dict().items()}
+    image = torch.rand(2, 3, *cfg.crop_size)
+    gt = torch.zeros(2, 1, *cfg.crop_size)
+    gt[:, :, 20:40, 30:60] = 1
+    points = torch.full((2, 2 * cfg.max_num_points, 3), -1.0)
+    points[:, 0] = torch.tensor([30.0, 45.0, 0.0])
+    loss = batch_loss(fine, coarse, image, gt, points, torch.zeros_like(gt), cfg)
+    loss.backward()
+    assert all(p.grad is None for p in coarse.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in fine.parameters())
+    for key, value in coarse.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
