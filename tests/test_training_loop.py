@@ -80,6 +80,14 @@ def test_interrupt_and_resume_equals_uninterrupted_run(tmp_path):
         "best.pt", "epoch_001.pt", "epoch_002.pt", "epoch_003.pt", "epoch_004.pt", "last.pt"]
 
 
+def test_worker_processes_give_the_same_run(tmp_path):
+    runs = [train(tiny_config(tmp_path / f"w{n}", epochs=1, num_workers=n), tmp_path / f"w{n}" / "run",
+                  progress=False) for n in (0, 2)]
+    a, b = (weights(run / "checkpoints" / "last.pt") for run in runs)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
 def test_stage2_frozen_coarse_gets_no_gradient(tmp_path):
     coarse_run = train(tiny_config(tmp_path, epochs=1), tmp_path / "coarse", progress=False)
     cfg = tiny_config(tmp_path / "f", stage="fine", coarse_checkpoint=str(coarse_run / "checkpoints" / "last.pt"))

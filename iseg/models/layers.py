@@ -16,15 +16,25 @@ def conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1, relu: bool = 
     return nn.Sequential(*layers)
 
 
+def conv_bn_pairs(module: nn.Module) -> list[tuple[str, str]]:
+    """Names of the (conv, BN) children of `module` where the BN directly follows the conv: consecutive items of an
+    nn.Sequential, or attributes named `conv<k>` and `bn<k>` (the HRNet blocks and stem)."""
+    children = dict(module.named_children())
+    if isinstance(module, nn.Sequential):
+        names = list(children)
+        candidates = list(zip(names, names[1:]))
+    else:
+        candidates = [(name, "bn" + name[4:]) for name in children if name.startswith("conv")]
+    return [(c, b) for c, b in candidates
+            if isinstance(children.get(c), nn.Conv2d) and isinstance(children.get(b), nn.BatchNorm2d)]
+
+
 def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """An eval-mode copy of `model` with every BN that follows a conv inside an nn.Sequential folded into that conv
+    """An eval-mode copy of `model` with every BN that follows a conv (see `conv_bn_pairs`) folded into that conv
     (same outputs in eval mode, fewer passes over memory); the original model is left untouched."""
     folded = copy.deepcopy(model).eval()
-    for module in folded.modules():
-        if not isinstance(module, nn.Sequential):
-            continue
-        for i in range(len(module) - 1):
-            if isinstance(module[i], nn.Conv2d) and isinstance(module[i + 1], nn.BatchNorm2d):
-                module[i] = fuse_conv_bn_eval(module[i], module[i + 1])
-                module[i + 1] = nn.Identity()
+    for module in list(folded.modules()):
+        for conv, bn in conv_bn_pairs(module):
+            setattr(module, conv, fuse_conv_bn_eval(getattr(module, conv), getattr(module, bn)))
+            setattr(module, bn, nn.Identity())
     return folded

@@ -93,8 +93,10 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
     train_set, weights, val_samples = build_data(cfg)
     sampler = MixSampler([len(d) for d in train_set.datasets], weights, cfg.samples_per_epoch, cfg.seed,
                          env.rank, env.world_size)
+    # spawned workers: forked ones can deadlock on thread pools (OpenCV, OpenMP) the parent has already used
     loader = DataLoader(train_set, batch_size=cfg.batch_size // env.world_size, sampler=sampler, drop_last=True,
                         num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0,
+                        multiprocessing_context="spawn" if cfg.num_workers > 0 else None,
                         worker_init_fn=worker_init, pin_memory=env.device.type == "cuda")
     if len(loader) == 0:
         raise ValueError(f"samples_per_epoch {cfg.samples_per_epoch} gives no full batch of {cfg.batch_size}")
