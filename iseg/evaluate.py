@@ -11,15 +11,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
 import pandas as pd
 
+from iseg.atomic import write_text
 from iseg.evaluation import evaluate, results_table
 from iseg.predictor import SPECS_HELP, load_predictor
 
@@ -45,18 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flip", action="store_true", help="no test-time horizontal flip (network predictors)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write text through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def run_info(args: argparse.Namespace, threads: int) -> dict:
@@ -103,10 +90,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
     table = results_table(results)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "results.csv", table.to_csv(index=False))
+    write_text(args.out / "results.csv", table.to_csv(index=False))
     per_click = pd.concat([r.per_click() for r in results], ignore_index=True)
-    write_atomic(args.out / "ious.csv", per_click.to_csv(index=False))
-    write_atomic(args.out / "config.json", json.dumps(run_info(args, threads), indent=2) + "\n")
+    write_text(args.out / "ious.csv", per_click.to_csv(index=False))
+    write_text(args.out / "config.json", json.dumps(run_info(args, threads), indent=2) + "\n")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"device {args.device}, {threads} threads; written to {args.out}")
     return table

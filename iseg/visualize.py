@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from iseg.atomic import atomic_path
 from iseg.clicks import Click
 
 POSITIVE_COLOR = (40, 200, 60)
@@ -76,9 +77,7 @@ def save_figure(fig, stem: Path | str, formats: Sequence[str] = ("png", "svg")) 
     paths = []
     for fmt in formats:
         path = Path(f"{stem}.{fmt}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
         paths.append(path)
     return paths

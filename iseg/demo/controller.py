@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from iseg.atomic import atomic_path
 from iseg.clicks import Click
 from iseg.visualize import render as render_overlay
 
@@ -135,14 +134,6 @@ class ClickController:
         ok, encoded = cv2.imencode(".png", self.mask.astype(np.uint8) * 255)
         if not ok:
             raise OSError(f"could not encode the mask as PNG for {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                os.fchmod(handle.fileno(), 0o644)
-                handle.write(encoded.tobytes())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(encoded.tobytes())
         return path

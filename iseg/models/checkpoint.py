@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from iseg.atomic import atomic_path
 from iseg.models.config import ModelConfig
 from iseg.models.ismodel import ISModel
 
@@ -31,15 +30,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     if missing:
         raise ValueError(f"checkpoint payload for {path} lacks {missing}; expected keys {list(REQUIRED)}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **payload}, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **payload}, tmp)
     return path
 
 
