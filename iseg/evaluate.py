@@ -12,6 +12,7 @@ import argparse
 import datetime
 import json
 import platform
+import re
 import sys
 from pathlib import Path
 
@@ -63,6 +64,51 @@ def run_info(args: argparse.Namespace, threads: int) -> dict:
     }
 
 
+def evaluate_to_folder(predictor, datasets: list, out: Path, info: dict, **options) -> tuple[pd.DataFrame,
+                                                                                      pd.DataFrame]:
+    """Evaluate one predictor on each dataset; write results.csv, ious.csv and config.json (`info`) into `out`.
+
+    `options` go to `iseg.evaluation.evaluate` (max_clicks, target_iou, stop_early, limit, progress).
+    Returns (results table, per-click IoUs).
+    """
+    results = [evaluate(predictor, d, **options) for d in datasets]
+    table = results_table(results)
+    per_click = pd.concat([r.per_click() for r in results], ignore_index=True)
+    out = Path(out)
+    write_text(out / "results.csv", table.to_csv(index=False))
+    write_text(out / "ious.csv", per_click.to_csv(index=False))
+    write_text(out / "config.json", json.dumps(info, indent=2, default=str) + "\n")
+    return table, per_click
+
+
+def slug(name: str) -> str:
+    """A folder-safe version of a method name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "method"
+
+
+def compare(methods: dict[str, dict], datasets: list, out: Path | str, *, device: str = "cpu", flip: bool = True,
+            **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluate several predictors on the same datasets, each into out/<method slug>/.
+
+    `methods` maps a display name to `load_predictor` arguments, e.g. {"GrabCut": {"spec": "grabcut"},
+    "IFPN": {"coarse": "c.pt", "fine": "f.pt"}}. Returns (results table, per-click IoUs), both with a
+    `method` column first. `options` go to `iseg.evaluation.evaluate`.
+    """
+    tables, per_clicks = [], []
+    for name, spec in methods.items():
+        spec = dict(spec)
+        predictor = load_predictor(spec.pop("spec", None), device=device, flip=flip, **spec)
+        info = {"method": name, "predictor": methods[name], "device": device, "flip": flip, "options": options}
+        table, per_click = evaluate_to_folder(predictor, datasets, Path(out) / slug(name), info, **options)
+        tables.append(table.assign(method=name))
+        per_clicks.append(per_click.assign(method=name))
+    first = ["method"]
+    table = pd.concat(tables, ignore_index=True)
+    per_click = pd.concat(per_clicks, ignore_index=True)
+    return table[first + [c for c in table if c not in first]], per_click[first + [c for c in per_click
+                                                                                 if c not in first]]
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the evaluation and return the results table."""
     import torch
@@ -84,16 +130,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     datasets = [load_dataset(name, root, config=args.data_config) for name, root in specs]
     predictor = load_predictor(args.predictor, coarse=args.coarse, fine=args.fine, device=args.device,
                                flip=not args.no_flip)
-    results = [evaluate(predictor, d, max_clicks=args.max_clicks, target_iou=args.target_iou,
-                        progress=not args.no_progress, stop_early=not args.full_curve, limit=args.limit)
-               for d in datasets]
-
-    table = results_table(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_text(args.out / "results.csv", table.to_csv(index=False))
-    per_click = pd.concat([r.per_click() for r in results], ignore_index=True)
-    write_text(args.out / "ious.csv", per_click.to_csv(index=False))
-    write_text(args.out / "config.json", json.dumps(run_info(args, threads), indent=2) + "\n")
+    table, _ = evaluate_to_folder(predictor, datasets, args.out, run_info(args, threads),
+                                  max_clicks=args.max_clicks, target_iou=args.target_iou,
+                                  stop_early=not args.full_curve, limit=args.limit, progress=not args.no_progress)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"device {args.device}, {threads} threads; written to {args.out}")
     return table

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from iseg.clicks import Clicker
+from iseg.clicks import Click, Clicker
 from iseg.metrics import iou, miou_curve, noc
 from iseg.predictor import Predictor
 
@@ -87,6 +87,33 @@ def results_table(results: Sequence[EvaluationResult]) -> pd.DataFrame:
     return pd.concat([r.table() for r in results], ignore_index=True)
 
 
+@dataclass
+class Step:
+    """One click of the protocol's loop: all clicks so far, the predicted (H, W) probabilities, IoU, seconds."""
+
+    clicks: list[Click]
+    prob: np.ndarray
+    iou: float
+    seconds: float
+
+
+def click_steps(predictor: Predictor, gt_mask: np.ndarray, max_clicks: int = 20,
+                pred_thr: float = 0.49) -> Iterator[Step]:
+    """The protocol's click loop on an image already given to `predictor.set_image`, one Step per click."""
+    clicker = Clicker(gt_mask)
+    prob = np.zeros(gt_mask.shape, dtype=np.float32)
+    pred = np.zeros(gt_mask.shape, dtype=bool)
+    for _ in range(max_clicks):
+        start = time.perf_counter()
+        clicker.make_next_click(pred)
+        prob = predictor.predict(list(clicker.clicks), prob)
+        seconds = time.perf_counter() - start
+        if prob.shape != gt_mask.shape:
+            raise ValueError(f"predictor returned shape {prob.shape}, expected {gt_mask.shape}")
+        pred = prob > pred_thr
+        yield Step(list(clicker.clicks), prob, iou(gt_mask, pred), seconds)
+
+
 def evaluate_sample(predictor: Predictor, image: np.ndarray, gt_mask: np.ndarray, max_clicks: int = 20,
                     target_iou: float = 0.90, min_clicks: int = 1, pred_thr: float = 0.49,
                     stop_early: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
@@ -97,21 +124,12 @@ def evaluate_sample(predictor: Predictor, image: np.ndarray, gt_mask: np.ndarray
     start = time.perf_counter()
     predictor.set_image(image)
     image_seconds = time.perf_counter() - start
-    clicker = Clicker(gt_mask)
-    prob = np.zeros(gt_mask.shape, dtype=np.float32)
-    pred = np.zeros(gt_mask.shape, dtype=bool)
     ious: list[float] = []
     seconds: list[float] = []
-    for k in range(1, max_clicks + 1):
-        start = time.perf_counter()
-        clicker.make_next_click(pred)
-        prob = predictor.predict(list(clicker.clicks), prob)
-        seconds.append(time.perf_counter() - start)
-        if prob.shape != gt_mask.shape:
-            raise ValueError(f"predictor returned shape {prob.shape}, expected {gt_mask.shape}")
-        pred = prob > pred_thr
-        ious.append(iou(gt_mask, pred))
-        if stop_early and ious[-1] >= target_iou and k >= min_clicks:
+    for k, step in enumerate(click_steps(predictor, gt_mask, max_clicks, pred_thr), start=1):
+        ious.append(step.iou)
+        seconds.append(step.seconds)
+        if stop_early and step.iou >= target_iou and k >= min_clicks:
             break
     return np.array(ious, dtype=np.float32), np.array(seconds), image_seconds
 

@@ -81,3 +81,51 @@ def save_figure(fig, stem: Path | str, formats: Sequence[str] = ("png", "svg")) 
             fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
         paths.append(path)
     return paths
+
+
+def _grid(n: int, ncols: int, size: float = 3.0):
+    """A figure with n image axes (axis lines off) in rows of ncols."""
+    import matplotlib.pyplot as plt
+
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, list(axes.flat)[:n]
+
+
+def samples_figure(samples: Sequence, ncols: int = 4):
+    """A grid of `iseg.data.Sample`s, each image with its object mask overlaid and ignore pixels in grey."""
+    fig, axes = _grid(len(samples), ncols)
+    for ax, sample in zip(axes, samples):
+        shown = overlay_mask(sample.image, sample.mask == 1)
+        shown[sample.mask < 0] = (shown[sample.mask < 0] * 0.5 + 64).astype(np.uint8)
+        ax.imshow(shown)
+        ax.set_title(sample.id, fontsize=8)
+    return fig
+
+
+def worst_samples_figure(predictor, samples: dict, ious: pd.DataFrame, k: int = 6, iou_thr: float = 0.90,
+                         max_clicks: int = 20, ncols: int = 3):
+    """The k samples that needed the most clicks to reach iou_thr, replayed with their clicks drawn.
+
+    `samples` maps sample id -> Sample; `ious` holds one method's per-click rows (sample, click, iou).
+    """
+    from iseg.evaluation import click_steps
+    from iseg.metrics import clicks_to_reach
+
+    sequences = {sid: g.sort_values("click")["iou"].to_numpy() for sid, g in ious.groupby("sample")}
+    nocs = {sid: clicks_to_reach(seq, iou_thr, max_clicks) for sid, seq in sequences.items()}
+    worst = sorted(nocs, key=lambda sid: (-nocs[sid], sequences[sid][-1]))[:k]
+    fig, axes = _grid(len(worst), ncols, size=4.0)
+    for ax, sid in zip(axes, worst):
+        sample = samples[sid]
+        predictor.set_image(sample.image)
+        steps = list(click_steps(predictor, sample.mask, max_clicks=nocs[sid]))
+        shown = render(sample.image, steps[-1].prob > 0.49, steps[-1].clicks)
+        contours, _ = cv2.findContours((sample.mask == 1).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(shown, contours, -1, (255, 220, 0), 1)
+        ax.imshow(shown)
+        ax.set_title(f"{sid}\nNoC@{round(iou_thr * 100)} {nocs[sid]}, IoU {steps[-1].iou:.2f}", fontsize=8)
+    return fig

@@ -34,6 +34,7 @@ from iseg.training.iterative import THRESHOLD, add_error_clicks
 from iseg.training.losses import instance_loss, normalized_focal_loss
 from iseg.training.points_sampler import clicks_to_points
 
+
 @dataclass
 class Dist:
     """This process's place in the (possibly single-process) run."""
@@ -95,7 +96,7 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
                          env.rank, env.world_size)
     # spawned workers: forked ones can deadlock on thread pools (OpenCV, OpenMP) the parent has already used
     loader = DataLoader(train_set, batch_size=cfg.batch_size // env.world_size, sampler=sampler, drop_last=True,
-                        num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0,
+                        generator=torch.Generator().manual_seed(cfg.seed), num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0,
                         multiprocessing_context="spawn" if cfg.num_workers > 0 else None,
                         worker_init_fn=worker_init, pin_memory=env.device.type == "cuda")
     if len(loader) == 0:
@@ -150,8 +151,11 @@ def train_epoch(model, net, coarse, loader: DataLoader, optimizer, cfg: TrainCon
         image = batch["image"].to(env.device).float() / 255
         gt = batch["mask"].to(env.device).float()
         points = batch["points"].to(env.device)
+        # every random choice of a step is a function of (seed, epoch, step, rank): the same with any number of
+        # data workers and after a resume; the number of extra clicks is the same on every rank
         extra = int(np.random.default_rng([cfg.seed, epoch, step]).integers(cfg.max_iterative_clicks + 1))
         click_rng = np.random.default_rng([cfg.seed, epoch, step, env.rank])
+        torch.manual_seed(int(click_rng.integers(2**62)))
         points, prev = iterative_clicks(net, coarse, image, gt, points, extra, click_rng, cfg)
         loss = batch_loss(model, coarse, image, gt, points, prev, cfg)
         optimizer.zero_grad(set_to_none=True)
