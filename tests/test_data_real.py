@@ -97,3 +97,14 @@ def test_berkeley_overlap_exclusion(shared_datasets: Path) -> None:
     assert len(ids & full["train"]) == 42 and len(ids & full["val"]) == 54 and not ids & full["test"]
     kept = load_dataset("BSDS500", root, split="train+val", per_instance=False, exclude_ids=ids)
     assert len(kept) == 300 - 96 and not ids & set(kept.image_keys)
+
+
+def test_bsds500_portrait_ground_truth_is_turned_to_the_stored_photo(shared_datasets):
+    from iseg.data.bsds import upright
+
+    data = load_dataset("BSDS500", shared_datasets / "BSDS500", split="train", per_instance=False)
+    sample = data[data.image_keys.index("100080")]
+    assert sample.image.shape[:2] == sample.mask.shape == (321, 481)
+    portrait = np.arange(6).reshape(3, 2)
+    assert upright(portrait, (2, 3)).tolist() == [[4, 2, 0], [5, 3, 1]]
+    assert upright(portrait, (3, 2)) is portrait
