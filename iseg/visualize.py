@@ -87,6 +87,7 @@ def _grid(n: int, ncols: int, size: float = 3.0):
     """A figure with n image axes (axis lines off) in rows of ncols."""
     import matplotlib.pyplot as plt
 
+    ncols = max(1, min(ncols, n))
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
     for ax in axes.flat:
