@@ -10,7 +10,8 @@ from iseg.models import ISModel, ModelConfig, build_model, clicks_to_points, lis
 from iseg.models.attention import ClickAttention, gather_at_clicks
 from iseg.models.click_encoder import click_disks
 from iseg.models.hrnet import HRNet
-from iseg.models.pretrained import MOBILENET_V2_SHA256, file_sha256, mobilenet_v2_imagenet_path, verify_sha256
+from iseg.checksum import sha256_of, verify_sha256
+from iseg.models.pretrained import MOBILENET_V2_SHA256, mobilenet_v2_imagenet_path
 
 torch.set_num_threads(1)
 
@@ -189,11 +190,11 @@ def test_param_groups_split_backbone_and_heads(tiny):
 def test_sha256_verification(tmp_path):
     path = tmp_path / "weights.pth"
     path.write_bytes(b"not the weights")
-    with pytest.raises(ValueError, match=f"has sha256 {file_sha256(path)}, expected {MOBILENET_V2_SHA256}"):
+    with pytest.raises(ValueError, match=f"sha256 {sha256_of(path)}, expected {MOBILENET_V2_SHA256}"):
         verify_sha256(path, MOBILENET_V2_SHA256)
     with pytest.raises(FileNotFoundError, match="missing.pth is missing"):
         verify_sha256(tmp_path / "missing.pth", MOBILENET_V2_SHA256)
-    assert file_sha256(mobilenet_v2_imagenet_path()) == MOBILENET_V2_SHA256
+    assert sha256_of(mobilenet_v2_imagenet_path()) == MOBILENET_V2_SHA256
 
 
 def test_lite_starts_from_imagenet_mobilenet():

