@@ -17,7 +17,6 @@ import argparse
 import datetime
 import json
 import math
-import multiprocessing
 import os
 import platform
 import statistics
@@ -103,7 +102,7 @@ def machine_info(args: argparse.Namespace) -> dict:
     return {
         "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "opencv": cv2.__version__,
         "python": platform.python_version(), "platform": platform.platform(), "threads": torch.get_num_threads(),
-        "mkldnn": torch.backends.mkldnn.is_available(),
+        "mkldnn": torch.backends.mkldnn.is_available(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -329,14 +328,6 @@ def bench_table(args: argparse.Namespace, progress: bool = True) -> pd.DataFrame
     return table
 
 
-def unflushed_forward_seconds(name: str, size: int, threads: int, repeats: int) -> float:
-    """Forward seconds of an unfolded NCHW eval model with denormals kept (run in a fresh process: flushing cannot
-    be undone in the worker threads of this one)."""
-    torch.set_num_threads(threads)
-    model = build_model(name, pretrained=None).eval()
-    return best_time(forward_fn(model, 1, (size, size)), repeats)
-
-
 def resize_rows(args: argparse.Namespace) -> list[dict]:
     """Seconds of the predictors' resizes with torch (antialiased bilinear) and OpenCV (INTER_AREA / LINEAR):
     the image to the target size and a probability map back to the image size; speedup against torch."""
@@ -366,15 +357,19 @@ def ablation_table(args: argparse.Namespace) -> pd.DataFrame:
     row); flip as one batch of 2 (speedup against two batches of 1); and the resize options."""
     rows = []
     size = (args.size, args.size)
-    spawn = multiprocessing.get_context("spawn")
     for name in [n.strip() for n in args.configs.split(",") if n.strip()]:
-        with spawn.Pool(1) as pool:
-            baseline = pool.apply(unflushed_forward_seconds, (name, args.size, torch.get_num_threads(), args.repeats))
         model = build_model(name, pretrained=None).eval()
         prepared = prepare_model(model, "cpu")
+
+        inputs = network_inputs(1, size)
+
+        def no_grad_forward() -> Tensor:
+            with torch.no_grad():
+                return model(*inputs)["instances"]
+        baseline = best_time(no_grad_forward, args.repeats)
         steps = {
-            "eval + inference_mode, NCHW, BN unfolded, denormals kept": baseline,
-            "+ denormals flushed": best_time(forward_fn(model, 1, size), args.repeats),
+            "eval + no_grad, NCHW, BN unfolded": baseline,
+            "+ inference_mode": best_time(forward_fn(model, 1, size), args.repeats),
             "+ BN folded": best_time(forward_fn(fold_batchnorm(model), 1, size), args.repeats),
             "+ channels-last (prepare_model)": best_time(forward_fn(prepared, 1, size), args.repeats),
         }
@@ -396,7 +391,6 @@ def write_outputs(out: Path, stem: str, table: pd.DataFrame, caption: str, label
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the benchmark, print and save the table; returns it."""
-    torch.set_flush_denormal(True)  # before any parallel region, so that the worker threads inherit it
     args = build_parser().parse_args(argv)
     if args.quick:
         args.repeats, args.clicks = 2, 3

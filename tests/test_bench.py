@@ -52,7 +52,7 @@ def test_ablation_table(tmp_path):
     table = bench.ablation_table(args)
     torch.set_num_threads(1)
     steps = list(table.loc[table["config"] == "ifpn_tiny", "step"])
-    assert steps[0].startswith("eval + inference_mode") and steps[-1] == "flip: one forward of batch 2"
+    assert steps[0] == "eval + no_grad, NCHW, BN unfolded" and steps[-1] == "flip: one forward of batch 2"
     assert (table["seconds"] > 0).all() and (table["speedup"] > 0).all()
     assert len(table[table["config"] == "-"]) == 4
 
