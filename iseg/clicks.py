@@ -25,6 +25,26 @@ def _distance_inside(region: np.ndarray) -> np.ndarray:
     return dist[1:-1, 1:-1]
 
 
+def _deepest(region: np.ndarray, not_clicked: np.ndarray) -> tuple[float, int, int]:
+    """(distance, row, col): the largest distance inside `region` with already clicked pixels zeroed, at the first
+    pixel in row-major order holding it; (0.0, 0, 0) when that distance is 0.
+
+    The transform runs on the region's bounding box only: every pixel outside the box is outside the region, so
+    the distances are exactly those of the whole image (the nearest outside pixel can always be moved onto the
+    box's one-pixel frame without getting farther).
+    """
+    rows = np.flatnonzero(region.any(axis=1))
+    if rows.size == 0:
+        return 0.0, 0, 0
+    cols = np.flatnonzero(region.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    dist = _distance_inside(region[box]) * not_clicked[box]
+    index = int(np.argmax(dist))
+    row, col = np.unravel_index(index, dist.shape)
+    best = float(dist.flat[index])
+    return (best, int(row + rows[0]), int(col + cols[0])) if best > 0 else (0.0, 0, 0)
+
+
 class Clicker:
     """Simulated user of the standard evaluation protocol (protocol.md, "next_click").
 
@@ -54,12 +74,11 @@ class Clicker:
         pred = np.asarray(pred_mask, dtype=bool)
         if pred.shape != self.object.shape:
             raise ValueError(f"pred_mask shape {pred.shape} differs from gt_mask shape {self.object.shape}")
-        fn_dist = _distance_inside(self.object & ~pred & self.valid) * self.not_clicked
-        fp_dist = _distance_inside(~self.object & pred & self.valid) * self.not_clicked
-        is_positive = bool(fn_dist.max() > fp_dist.max())
-        dist = fn_dist if is_positive else fp_dist
-        row, col = np.unravel_index(int(np.argmax(dist)), dist.shape)
-        click = Click(int(row), int(col), is_positive)
+        fn = _deepest(self.object & ~pred & self.valid, self.not_clicked)
+        fp = _deepest(~self.object & pred & self.valid, self.not_clicked)
+        is_positive = fn[0] > fp[0]
+        _, row, col = fn if is_positive else fp
+        click = Click(row, col, is_positive)
         self.clicks.append(click)
         self.not_clicked[click.row, click.col] = False
         return click
