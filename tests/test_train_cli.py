@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from iseg.models import load_checkpoint
-from iseg.train import main
+from iseg.train import build_parser, main
 from test_training_helpers import make_folder_dataset
 
 
@@ -79,3 +79,13 @@ def test_config_errors_exit_2(tmp_path, data_config, capsys):
 def test_fine_without_coarse_checkpoint_fails(tmp_path, data_config, capsys):
     assert run("fine", "smoke_fine", data_config, tmp_path / "r") == 2
     assert "coarse_checkpoint" in capsys.readouterr().err
+
+
+def test_launch_flags_become_cli_arguments():
+    from iseg.train import to_argv
+
+    argv = to_argv("fine", "runs/x", {"config": "fine_cpu", "epochs": 3, "data": "", "batch_size": 0,
+                                       "resume": True, "set": {"lr": 1e-4, "crop_size": [64, 96]}})
+    assert argv == ["fine", "--out", "runs/x", "--config", "fine_cpu", "--epochs", "3", "--resume",
+                    "--set", "lr=0.0001", "--set", "crop_size=[64, 96]"]
+    assert build_parser().parse_args(argv).set == ["lr=0.0001", "crop_size=[64, 96]"]
