@@ -96,7 +96,8 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
                          env.rank, env.world_size)
     # spawned workers: forked ones can deadlock on thread pools (OpenCV, OpenMP) the parent has already used
     loader = DataLoader(train_set, batch_size=cfg.batch_size // env.world_size, sampler=sampler, drop_last=True,
-                        generator=torch.Generator().manual_seed(cfg.seed), num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0,
+                        generator=torch.Generator().manual_seed(cfg.seed), num_workers=cfg.num_workers,
+                        persistent_workers=cfg.num_workers > 0,
                         multiprocessing_context="spawn" if cfg.num_workers > 0 else None,
                         worker_init_fn=worker_init, pin_memory=env.device.type == "cuda")
     if len(loader) == 0:
