@@ -66,7 +66,9 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
                            timeout=CLICK_SECONDS * 1000)
     after = png_pixels(image.screenshot())
     assert after.shape == before.shape
-    assert np.abs(after.astype(np.int16) - before).mean() > 1.0, "the mask overlay did not change the frame"
+    changed = (np.abs(after.astype(np.int16) - before).max(axis=2) > 20).mean()
+    # the click marker alone covers < 0.1 % of the frame; the mask overlay tints a whole region
+    assert changed > 0.005, f"the mask overlay did not change the frame ({changed:.2%} of pixels changed)"
 
     page.mouse.click(box["x"] + 0.06 * box["width"], box["y"] + 0.06 * box["height"], button="right")
     status = wait_status(page, r"\b2 clicks\b", CLICK_SECONDS)
