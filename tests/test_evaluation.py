@@ -171,3 +171,14 @@ def test_published_results_hold_the_reference_numbers():
     assert value("RITM", "HRNet-18", "COCO+LVIS", "DAVIS", "NoC@85") == 4.36
     assert value("SAM", "ViT-H", "SA-1B", "SBD", "NoC@90") == 7.62
     assert set(table["metric"]) == {"NoC@85", "NoC@90", "SPC"}
+
+
+def test_load_predictor_passes_the_zoom_in_size_to_network_predictors(tmp_path):
+    from iseg.models import build_model
+    from iseg.models.checkpoint import model_payload, save_checkpoint
+    from iseg.predictor import load_predictor
+
+    path = save_checkpoint(tmp_path / "tiny.pt", model_payload(build_model("ifpn_tiny")))
+    assert load_predictor(str(path), target_size=600).zoom_in.target_size == 600
+    assert load_predictor(None, coarse=path, fine=path).target_size == 400
+    assert load_predictor("grabcut", target_size=600) is not None
