@@ -41,6 +41,7 @@ from iseg.inference.transforms import long_side_size, resize
 from iseg.metrics import iou
 from iseg.models import ISModel, build_model, clicks_to_points
 from iseg.models.layers import fold_batchnorm
+from iseg.protocol import PRED_THRESHOLD
 
 DEFAULT_CONFIGS = "ritm_hrnet18,ifpn_hrnet18,ifpn_lite"
 CEILING = {"channels": 256, "size": 100}
@@ -205,7 +206,7 @@ def click_session(predictor: SingleNetPredictor | CascadePredictor, image: np.nd
         predict_start = time.perf_counter()
         prob = predictor.predict(clicker.clicks, prob)
         predict_end = time.perf_counter()
-        pred = prob > 0.49
+        pred = prob > PRED_THRESHOLD
         iou(gt, pred)
         end = time.perf_counter()
         totals.append(end - start)
@@ -225,7 +226,7 @@ def make_predictor(kind: str, model: ISModel, flip: bool, target_size: int) -> S
 def train_step_fn(model: ISModel, batch: int, size: tuple[int, int]) -> Callable[[], None]:
     """One training step (forward, BCE on both outputs, backward, Adam) on random inputs."""
     model.train()
-    optimizer = torch.optim.Adam(model.param_groups(5e-4))
+    optimizer = torch.optim.Adam(model.param_groups(5e-4, backbone_lr_mult=1.0))  # timing only
     image, _, prev = network_inputs(batch, size)
     points = dummy_points(batch, size, positive=3, negative=2, slots=24)
     target = (torch.rand(batch, 1, *size, generator=torch.Generator().manual_seed(1)) > 0.5).float()

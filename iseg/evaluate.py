@@ -43,8 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, help="torch and OpenCV threads (default: torch's current setting)")
     p.add_argument("--no-flip", action="store_true", help="no test-time horizontal flip (network predictors)")
-    p.add_argument("--target-size", type=int, default=400,
-                   help="longer side of the networks' zoom-in crops (the protocol uses 600 on DAVIS)")
+    p.add_argument("--target-size", type=int,
+                   help="longer side of the networks' zoom-in crops (the protocol uses 600 on DAVIS); default: the "
+                        "size the checkpoint was trained at, 400 for a checkpoint that records none")
+    p.add_argument("--coarse-size", type=int,
+                   help="longer side of the whole image for the coarse network; default: the size the checkpoint "
+                        "was trained at, 400 for a checkpoint that records none")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -131,7 +135,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     specs = [parse_dataset_spec(s) for s in args.datasets.split(",") if s.strip()]
     datasets = [load_dataset(name, root, config=args.data_config) for name, root in specs]
     predictor = load_predictor(args.predictor, coarse=args.coarse, fine=args.fine, device=args.device,
-                               flip=not args.no_flip, target_size=args.target_size)
+                               flip=not args.no_flip, target_size=args.target_size,
+                               coarse_size=args.coarse_size)
     table, _ = evaluate_to_folder(predictor, datasets, args.out, run_info(args, threads),
                                   max_clicks=args.max_clicks, target_iou=args.target_iou,
                                   stop_early=not args.full_curve, limit=args.limit, progress=not args.no_progress)

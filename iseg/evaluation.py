@@ -14,10 +14,8 @@ from tqdm.auto import tqdm
 from iseg.clicks import Click, Clicker
 from iseg.metrics import iou, miou_curve, noc
 from iseg.predictor import Predictor
+from iseg.protocol import MAX_CLICKS, MIOU_CLICKS, NOC_THRESHOLDS, NOF_THRESHOLDS, PRED_THRESHOLD, SCORE_CLICKS
 
-NOC_THRESHOLDS = (0.80, 0.85, 0.90)
-NOF_THRESHOLDS = (0.85, 0.90)
-MIOU_CLICKS = (1, 5, 10)
 TABLE_COLUMNS = ["dataset", "samples", *(f"NoC@{round(t * 100)}" for t in NOC_THRESHOLDS),
                  *(f"NoF@{round(t * 100)}" for t in NOF_THRESHOLDS), "SPC", *(f"mIoU@{k}" for k in MIOU_CLICKS)]
 PUBLISHED_CSV = Path(__file__).with_name("reference") / "published.csv"
@@ -37,7 +35,7 @@ class EvaluationResult:
     ious: list[np.ndarray]
     click_seconds: list[np.ndarray]
     image_seconds: np.ndarray
-    max_clicks: int = 20
+    max_clicks: int = MAX_CLICKS
     target_iou: float = 0.90
     stop_early: bool = True
 
@@ -74,12 +72,21 @@ class EvaluationResult:
             row[f"mIoU@{k}"] = float(curve[k - 1]) if k <= self.max_clicks else np.nan
         return pd.DataFrame([row], columns=TABLE_COLUMNS)
 
+    def score(self) -> float:
+        """The checkpoint-choice metric: mean mIoU over clicks 1..SCORE_CLICKS (rewards the first clicks)."""
+        return first_clicks_score(self.curve())
+
     def per_click(self) -> pd.DataFrame:
         """One row per sample and click: dataset, sample, click (1-based), iou, seconds."""
         rows = [(self.dataset, sid, k + 1, float(v), float(t))
                 for sid, ious, secs in zip(self.sample_ids, self.ious, self.click_seconds)
                 for k, (v, t) in enumerate(zip(ious, secs))]
         return pd.DataFrame(rows, columns=["dataset", "sample", "click", "iou", "seconds"])
+
+
+def first_clicks_score(curve: np.ndarray) -> float:
+    """Mean of an mIoU-per-click curve over its first SCORE_CLICKS clicks."""
+    return float(np.mean(curve[:SCORE_CLICKS]))
 
 
 def results_table(results: Sequence[EvaluationResult]) -> pd.DataFrame:
@@ -97,8 +104,8 @@ class Step:
     seconds: float
 
 
-def click_steps(predictor: Predictor, gt_mask: np.ndarray, max_clicks: int = 20,
-                pred_thr: float = 0.49) -> Iterator[Step]:
+def click_steps(predictor: Predictor, gt_mask: np.ndarray, max_clicks: int = MAX_CLICKS,
+                pred_thr: float = PRED_THRESHOLD) -> Iterator[Step]:
     """The protocol's click loop on an image already given to `predictor.set_image`, one Step per click."""
     clicker = Clicker(gt_mask)
     prob = np.zeros(gt_mask.shape, dtype=np.float32)
@@ -114,8 +121,8 @@ def click_steps(predictor: Predictor, gt_mask: np.ndarray, max_clicks: int = 20,
         yield Step(list(clicker.clicks), prob, iou(gt_mask, pred), seconds)
 
 
-def evaluate_sample(predictor: Predictor, image: np.ndarray, gt_mask: np.ndarray, max_clicks: int = 20,
-                    target_iou: float = 0.90, min_clicks: int = 1, pred_thr: float = 0.49,
+def evaluate_sample(predictor: Predictor, image: np.ndarray, gt_mask: np.ndarray, max_clicks: int = MAX_CLICKS,
+                    target_iou: float = 0.90, min_clicks: int = 1, pred_thr: float = PRED_THRESHOLD,
                     stop_early: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
     """Run the protocol's click loop on one (H, W, 3) uint8 image and (H, W) int mask.
 
@@ -134,8 +141,8 @@ def evaluate_sample(predictor: Predictor, image: np.ndarray, gt_mask: np.ndarray
     return np.array(ious, dtype=np.float32), np.array(seconds), image_seconds
 
 
-def evaluate(predictor: Predictor, dataset, max_clicks: int = 20, target_iou: float = 0.90, min_clicks: int = 1,
-             pred_thr: float = 0.49, progress: bool = True, stop_early: bool = True,
+def evaluate(predictor: Predictor, dataset, max_clicks: int = MAX_CLICKS, target_iou: float = 0.90, min_clicks: int = 1,
+             pred_thr: float = PRED_THRESHOLD, progress: bool = True, stop_early: bool = True,
              limit: int | None = None) -> EvaluationResult:
     """Evaluate a predictor on a dataset of `iseg.data.Sample` (the first `limit` samples if given).
 

@@ -28,10 +28,13 @@ class Predictor(Protocol):
 
 
 def load_predictor(spec: str | None, *, coarse: str | Path | None = None, fine: str | Path | None = None,
-                   device: str = "cpu", flip: bool = True, target_size: int = 400, **kw) -> Predictor:
+                   device: str = "cpu", flip: bool = True, target_size: int | None = None,
+                   coarse_size: int | None = None, **kw) -> Predictor:
     """Build a predictor from a spec: "grabcut", "default", a .pt checkpoint, or coarse+fine checkpoints.
 
-    `target_size` is the longer side of the networks' zoom-in crops (400; the protocol uses 600 on DAVIS);
+    `target_size` is the longer side of the networks' zoom-in crops (the protocol uses 600 on DAVIS) and
+    `coarse_size` that of the whole image for the coarse network; None means the sizes the checkpoint records
+    (the sizes it was trained at), or the protocol's 400 for a checkpoint that records none;
     the GrabCut baseline has none. Extra keyword arguments go to the chosen constructor.
     """
     if coarse is not None or fine is not None:
@@ -42,7 +45,8 @@ def load_predictor(spec: str | None, *, coarse: str | Path | None = None, fine: 
             raise ValueError(f"give either a predictor spec ({spec!r}) or coarse+fine checkpoints, not both")
         from iseg.inference import predictor_from_checkpoints
 
-        return predictor_from_checkpoints(coarse, fine, device=device, flip=flip, target_size=target_size, **kw)
+        return predictor_from_checkpoints(coarse, fine, device=device, flip=flip, target_size=target_size,
+                                          coarse_size=coarse_size, **kw)
     if spec is None:
         raise ValueError(f"no predictor given; expected {SPECS_HELP}")
     if spec.lower() == "grabcut":
@@ -52,11 +56,12 @@ def load_predictor(spec: str | None, *, coarse: str | Path | None = None, fine: 
     if spec.lower() == "default":
         from iseg.weights import default_predictor
 
-        return default_predictor(device=device, flip=flip, target_size=target_size, **kw)
+        return default_predictor(device=device, flip=flip, target_size=target_size, coarse_size=coarse_size, **kw)
     if spec.endswith(".pt"):
         if not Path(spec).is_file():
             raise FileNotFoundError(f"checkpoint {spec} does not exist")
         from iseg.inference import predictor_from_checkpoints
 
-        return predictor_from_checkpoints(spec, None, device=device, flip=flip, target_size=target_size, **kw)
+        return predictor_from_checkpoints(spec, None, device=device, flip=flip, target_size=target_size,
+                                          coarse_size=coarse_size, **kw)
     raise ValueError(f"unknown predictor {spec!r}; expected {SPECS_HELP}")

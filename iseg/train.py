@@ -76,7 +76,7 @@ def check_dataset_names(cfg: TrainConfig) -> None:
         except ValueError as error:
             raise ValueError(f"--data/--val {spec!r}: {error}") from None
     if cfg.val:
-        check_val_name(cfg.val)
+        check_val_name(cfg.val, cfg.exclude)
 
 
 def main(argv: list[str] | None = None) -> int:

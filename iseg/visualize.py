@@ -11,6 +11,7 @@ import pandas as pd
 
 from iseg.atomic import atomic_path
 from iseg.clicks import Click
+from iseg.protocol import PRED_THRESHOLD
 
 POSITIVE_COLOR = (40, 200, 60)
 NEGATIVE_COLOR = (230, 40, 40)
@@ -123,7 +124,7 @@ def worst_samples_figure(predictor, samples: dict, ious: pd.DataFrame, k: int = 
         sample = samples[sid]
         predictor.set_image(sample.image)
         steps = list(click_steps(predictor, sample.mask, max_clicks=nocs[sid]))
-        shown = render(sample.image, steps[-1].prob > 0.49, steps[-1].clicks)
+        shown = render(sample.image, steps[-1].prob > PRED_THRESHOLD, steps[-1].clicks)
         contours, _ = cv2.findContours((sample.mask == 1).astype(np.uint8), cv2.RETR_EXTERNAL,
                                        cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(shown, contours, -1, (255, 220, 0), 1)

@@ -38,7 +38,7 @@ def export_checkpoint(source: Path | str, target: Path | str, half: bool = True)
 
     payload = load_checkpoint(source)
     state = {k: v.half() if half and v.is_floating_point() else v for k, v in payload["model"].items()}
-    extra = {k: payload[k] for k in ("epoch", "train_config") if k in payload}
+    extra = {k: payload[k] for k in ("epoch", "train_config", "input_sizes") if k in payload}
     return save_checkpoint(target, {"model_config": payload["model_config"], "model": state, **extra})
 
 

@@ -177,7 +177,7 @@ def test_gradients_reach_every_trainable_parameter(tiny):
 
 
 def test_param_groups_split_backbone_and_heads(tiny):
-    groups = tiny.param_groups(lr=5e-4)
+    groups = tiny.param_groups(lr=5e-4, backbone_lr_mult=0.1)
     assert [g["name"] for g in groups] == ["backbone", "heads"]
     assert groups[0]["lr"] == pytest.approx(5e-5) and groups[1]["lr"] == pytest.approx(5e-4)
     ids = [id(p) for g in groups for p in g["params"]]

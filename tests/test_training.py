@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 
 from iseg.clicks import Click
 from iseg.data import Sample
+from iseg.models import build_model
 from iseg.training import load_config, list_configs, parse_overrides
 from iseg.training.augment import Augmentation
 from iseg.training.cascade import crop, force_aspect, map_points, paste
@@ -81,6 +83,15 @@ def test_augmentation_colour_changes_pixels_within_limits():
     assert not np.array_equal(out.image, sample.image)
 
 
+def test_augmentation_long_side_scales_relative_to_the_whole_image():
+    aug = Augmentation(crop_size=(300, 400), scale_range=(1.0, 1.0), long_side=100, flip_prob=0,
+                       brightness_contrast_prob=0, rgb_shift_prob=0)
+    out = aug(disk_sample(shape=(300, 400), centre=(150, 200), radius=80), np.random.default_rng(0))
+    # the 300x400 image became 75x100, the rest of the crop is padding
+    assert (out.mask[75:] == -1).all() and (out.mask[:, 100:] == -1).all() and (out.mask[5:75, :100] != -1).all()
+    assert (out.mask == 1).sum() == pytest.approx(math.pi * 20 ** 2, rel=0.1)
+
+
 def test_augmentation_is_deterministic():
     aug = Augmentation(crop_size=(64, 96))
     a, b = (aug(disk_sample(), np.random.default_rng(7)) for _ in range(2))
@@ -101,7 +112,8 @@ def test_sampler_points_inside_object_and_background():
     sampler = MultiPointSampler(max_num_points=24, merge_objects_prob=0)
     dist = inner_distance(sample.mask == 1)
     for seed in range(30):
-        points, target = sampler(sample.mask, sample.objects, np.random.default_rng(seed))
+        points, target, single = sampler(sample.mask, sample.objects, np.random.default_rng(seed))
+        assert not single
         assert points.shape == (48, 3) and points.dtype == np.float32
         np.testing.assert_array_equal(target, sample.mask)
         pos, neg = split(points, 24)
@@ -109,7 +121,7 @@ def test_sampler_points_inside_object_and_background():
         assert all(target[int(r), int(c)] == 1 for r, c, _ in pos)
         assert all(target[int(r), int(c)] == 0 for r, c, _ in neg)
         first = points[0]
-        assert first[2] == 0 and dist[int(first[0]), int(first[1])] >= 0.5 * dist.max()
+        assert first[2] == 0 and dist[int(first[0]), int(first[1])] > dist.max() / 1.7
         orders = np.concatenate([pos[:, 2], neg[:, 2]])
         np.testing.assert_array_equal(np.sort(orders), np.arange(len(orders)))
 
@@ -118,13 +130,13 @@ def test_sampler_padding_layout_and_determinism():
     sample = disk_sample()
     sampler = MultiPointSampler(max_num_points=5)
     for seed in range(20):
-        points, _ = sampler(sample.mask, sample.objects, np.random.default_rng(seed))
+        points, _, _ = sampler(sample.mask, sample.objects, np.random.default_rng(seed))
         for half in (points[:5], points[5:]):
             used = half[:, 0] >= 0
             assert not (np.diff(used.astype(int)) > 0).any(), "empty rows must come after used ones"
             assert (half[~used] == -1).all()
-    a, _ = sampler(sample.mask, sample.objects, np.random.default_rng(11))
-    b, _ = sampler(sample.mask, sample.objects, np.random.default_rng(11))
+    a, _, _ = sampler(sample.mask, sample.objects, np.random.default_rng(11))
+    b, _, _ = sampler(sample.mask, sample.objects, np.random.default_rng(11))
     np.testing.assert_array_equal(a, b)
 
 
@@ -137,12 +149,56 @@ def test_sampler_count_distribution_decays():
     assert freq[1] / freq[0] == pytest.approx(0.8, abs=0.08)
 
 
-def test_sampler_merges_another_object():
+def test_sampler_merges_another_object_with_its_own_first_click():
     sample = disk_sample()
-    points, target = MultiPointSampler(merge_objects_prob=1.0)(sample.mask, sample.objects,
-                                                               np.random.default_rng(0))
-    assert (target[sample.objects == 2] == 1).all()
-    assert (target[sample.mask == 1] == 1).all()
+    sampler = MultiPointSampler(merge_objects_prob=1.0)
+    square = sample.objects == 2
+    for seed in range(20):
+        points, target, _ = sampler(sample.mask, sample.objects, np.random.default_rng(seed))
+        assert (target[square] == 1).all()
+        assert (target[sample.mask == 1] == 1).all()
+        pos, _ = split(points, 24)
+        in_square = [square[int(r), int(c)] for r, c, _ in pos]
+        in_disk = [sample.mask[int(r), int(c)] == 1 for r, c, _ in pos]
+        assert any(in_square) and any(in_disk), "every merged object gets a first click"
+        square_dist = inner_distance(square)
+        assert any(square_dist[int(r), int(c)] > square_dist.max() / 1.7 for r, c, _ in pos)
+
+
+def test_sampler_single_click_samples():
+    sample = disk_sample()
+    sampler = MultiPointSampler(single_click_prob=1.0, merge_objects_prob=1.0)
+    dist = inner_distance(sample.mask == 1)
+    for seed in range(10):
+        points, target, single = sampler(sample.mask, sample.objects, np.random.default_rng(seed))
+        pos, neg = split(points, 24)
+        assert single and len(pos) == 1 and len(neg) == 0
+        np.testing.assert_array_equal(target, sample.mask)  # nothing merged
+        assert dist[int(pos[0, 0]), int(pos[0, 1])] > dist.max() / 1.7
+    shares = [MultiPointSampler(single_click_prob=0.3)(sample.mask, sample.objects, np.random.default_rng(s))[2]
+              for s in range(400)]
+    assert np.mean(shares) == pytest.approx(0.3, abs=0.07)
+
+
+def test_sampler_erosion_is_decided_per_object():
+    sample = disk_sample(radius=30)
+    obj = sample.mask == 1
+    eroded = cv2.erode(obj.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=3) > 0
+    always = MultiPointSampler(merge_objects_prob=0, positive_erode_prob=1.0, prob_gamma=0.99)
+    never = MultiPointSampler(merge_objects_prob=0, positive_erode_prob=0.0, prob_gamma=0.99)
+    outside = {"always": 0, "never": 0}
+    for seed in range(30):
+        for name, sampler in (("always", always), ("never", never)):
+            pos, _ = split(sampler(sample.mask, sample.objects, np.random.default_rng(seed))[0], 24)
+            outside[name] += sum(not eroded[int(r), int(c)] for r, c, _ in pos[1:])
+    assert outside["always"] == 0 and outside["never"] > 0
+
+
+def test_sampler_rejects_bad_settings():
+    with pytest.raises(ValueError, match="max_num_points"):
+        MultiPointSampler(max_num_points=0)
+    with pytest.raises(ValueError, match="single_click_prob"):
+        MultiPointSampler(single_click_prob=1.5)
 
 
 def test_clicks_points_round_trip():
@@ -248,20 +304,31 @@ def test_crop_and_paste_full_box_is_identity():
 
 # config and data mix
 
-def test_packaged_configs_load():
+def test_packaged_configs_load_and_build_their_models():
     assert {"coarse_paper", "fine_paper", "coarse_cpu", "fine_cpu", "smoke"} <= set(list_configs())
     for name in list_configs():
-        load_config(name)
+        cfg = load_config(name)
+        model = build_model(cfg.model, pretrained=None, **cfg.model_overrides)
+        assert model.config.name and cfg.to_dict()["augment"]["crop_size"] == list(cfg.augment.crop_size)
     paper = load_config("coarse_paper")
     assert (paper.batch_size, paper.lr, paper.epochs, paper.milestones) == (32, 5e-4, 55, (50, 53))
     assert load_config("fine_paper").lr == 5e-5
 
 
 def test_config_overrides_and_errors():
-    cfg = load_config("smoke", parse_overrides(["lr=1e-4", "crop_size=[32, 48]", "data={COCO_MVal: 2}"]))
+    cfg = load_config("smoke", parse_overrides(["lr=1e-4", "augment.crop_size=[32, 48]", "data={COCO_MVal: 2}",
+                                                "sampler={single_click_prob: 0.5}"]))
     assert cfg.lr == 1e-4 and cfg.crop_size == (32, 48) and cfg.data == {"COCO_MVal": 2}
+    assert cfg.sampler.single_click_prob == 0.5 and cfg.sampler.max_num_points == 6  # merged into the YAML's
+    assert isinstance(cfg.augment, Augmentation) and isinstance(cfg.sampler, MultiPointSampler)
     with pytest.raises(ValueError, match="unknown training config key.*'lrr'"):
         load_config("smoke", {"lrr": 1})
+    with pytest.raises(ValueError, match="unknown key.*'crop'.*'augment'"):
+        load_config("smoke", {"augment.crop": [1, 2]})
+    with pytest.raises(ValueError, match="crop_size"):
+        load_config("smoke", {"augment.crop_size": [0, 0]})
+    with pytest.raises(ValueError, match="coarse_size"):
+        load_config("smoke", {"coarse_size": 0})
     with pytest.raises(FileNotFoundError, match="no training config named 'nope'"):
         load_config("nope")
     with pytest.raises(ValueError, match="key=value"):

@@ -34,11 +34,12 @@ def make_folder_dataset(root: Path, count: int = 6, shape: tuple[int, int] = (80
 
 
 def tiny_config(tmp_path: Path, **overrides) -> TrainConfig:
-    """The smoke config trained on a fresh tiny folder dataset (1 image held out for validation)."""
+    """The smoke config trained on a fresh tiny folder dataset (1 image held out for validation; no evaluation set
+    to leave out: the data config holds only the folder)."""
     data_root = make_folder_dataset(tmp_path / "ds")
     data_config = tmp_path / "data.yaml"
     data_config.write_text(yaml.safe_dump({"folder": str(data_root)}))
     values = {"data": {"folder": 1.0}, "data_config": str(data_config), "val": "folder", "val_size": 1,
-              "threads": 1}
+              "threads": 1, "exclude": []}
     values.update(overrides)
     return load_config("smoke", values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -97,7 +98,7 @@ def test_stage2_frozen_coarse_gets_no_gradient(tmp_path):
     image = torch.rand(2, 3, *cfg.crop_size)
     gt = torch.zeros(2, 1, *cfg.crop_size)
     gt[:, :, 20:40, 30:60] = 1
-    points = torch.full((2, 2 * cfg.max_num_points, 3), -1.0)
+    points = torch.full((2, 2 * cfg.sampler.max_num_points, 3), -1.0)
     points[:, 0] = torch.tensor([30.0, 45.0, 0.0])
     loss = batch_loss(fine, coarse, image, gt, points, torch.zeros_like(gt), cfg)
     loss.backward()
@@ -105,3 +106,59 @@ def test_stage2_frozen_coarse_gets_no_gradient(tmp_path):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in fine.parameters())
     for key, value in coarse.state_dict().items():
         torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+
+
+def test_validation_is_the_evaluation_of_the_checkpoint(tmp_path):
+    """The trainer's validation numbers are those of `iseg.evaluate` on the same checkpoint and samples."""
+    from iseg.evaluation import evaluate
+    from iseg.predictor import load_predictor
+    from iseg.training.data import build_data
+
+    cfg = tiny_config(tmp_path, epochs=1, val_size=2, val_clicks=3)
+    coarse_run = train(cfg, tmp_path / "coarse", progress=False)
+    fine_cfg = tiny_config(tmp_path / "f", stage="fine", epochs=1, val_size=2, val_clicks=3,
+                           coarse_checkpoint=str(coarse_run / "checkpoints" / "best.pt"))
+    fine_run = train(fine_cfg, tmp_path / "fine", progress=False)
+    _, _, samples = build_data(fine_cfg)
+    for run, predictor in [
+        (coarse_run, load_predictor(str(coarse_run / "checkpoints" / "best.pt"), flip=False)),
+        (fine_run, load_predictor(None, coarse=coarse_run / "checkpoints" / "best.pt",
+                                  fine=fine_run / "checkpoints" / "best.pt", flip=False)),
+    ]:
+        result = evaluate(predictor, samples, max_clicks=3, stop_early=False, progress=False)
+        row = pd.read_csv(run / "metrics.csv").iloc[-1]
+        np.testing.assert_allclose([row[f"val_miou@{k}"] for k in (1, 2, 3)], result.curve(), atol=1e-5)
+        assert row["val_score"] == pytest.approx(result.score(), abs=1e-5)
+
+
+def test_checkpoints_record_the_input_sizes_and_predictors_use_them(tmp_path):
+    from iseg.inference import CascadePredictor, SingleNetPredictor
+    from iseg.predictor import load_predictor
+
+    run = train(tiny_config(tmp_path, epochs=1, coarse_size=80, fine_size=72), tmp_path / "run", progress=False)
+    best = run / "checkpoints" / "best.pt"
+    assert load_checkpoint(best)["input_sizes"] == {"coarse": 80, "fine": 72}
+    single = load_predictor(str(best))
+    assert isinstance(single, SingleNetPredictor) and (single.image_size, single.target_size) == (80, 72)
+    cascade = load_predictor(None, coarse=best, fine=best)
+    assert isinstance(cascade, CascadePredictor) and (cascade.coarse_size, cascade.target_size) == (80, 72)
+    told = load_predictor(None, coarse=best, fine=best, target_size=600, coarse_size=500)
+    assert (told.coarse_size, told.target_size) == (500, 600)
+
+
+def test_one_click_samples_get_no_iterative_clicks():
+    from iseg.training.config import load_config
+    from iseg.training.trainer import iterative_clicks
+
+    cfg = load_config("smoke")
+    net = build_model("ifpn_tiny").eval()
+    image = torch.rand(2, 3, 64, 96)
+    gt = torch.zeros(2, 1, 64, 96)
+    gt[:, :, 10:50, 20:70] = 1
+    points = torch.full((2, 12, 3), -1.0)
+    points[:, 0] = torch.tensor([30.0, 45.0, 0.0])
+    single = torch.tensor([True, False])
+    out, prev = iterative_clicks(net, None, image, gt, points, single, 2, np.random.default_rng(0), cfg)
+    torch.testing.assert_close(out[0], points[0])
+    assert (prev[0] == 0).all()
+    assert (out[1, :, 0] != -1).sum() == 3

@@ -85,6 +85,10 @@ class ObjectsDataset(Dataset):
         self.progress = progress
         self._index: list[tuple[int, int | None]] | None = None
 
+    def image_path(self, i: int) -> Path:
+        """Path of image i (image number, not sample number)."""
+        return self._image_path(i)
+
     def _image_path(self, i: int) -> Path:
         """Path of image i."""
         raise NotImplementedError

@@ -12,7 +12,9 @@ from iseg.clicks import Click
 from iseg.inference.transforms import Crop, Flip, Resize, Roi, Transform
 from iseg.inference.zoom_in import ZoomIn, intention_roi
 from iseg.models import ISModel, clicks_to_points, load_model
+from iseg.models.checkpoint import read_input_sizes
 from iseg.models.layers import fold_batchnorm
+from iseg.protocol import TARGET_SIZE
 
 
 def prepare_model(model: ISModel, device: str | torch.device) -> ISModel:
@@ -73,18 +75,21 @@ class _ImagePredictor:
 
 
 class SingleNetPredictor(_ImagePredictor):
-    """One network on the whole image, with RITM's zoom-in from the second click and horizontal-flip averaging."""
+    """One network on the whole image (resized so that its longer side is `image_size`; None: as it is), with RITM's
+    zoom-in from the second click (crops resized to a longer side of `target_size`) and horizontal-flip averaging."""
 
-    def __init__(self, model: ISModel, zoom_in: bool = True, flip: bool = True, target_size: int = 400,
-                 device: str | torch.device = "cpu"):
+    def __init__(self, model: ISModel, zoom_in: bool = True, flip: bool = True, target_size: int = TARGET_SIZE,
+                 device: str | torch.device = "cpu", image_size: int | None = None):
         super().__init__(device)
         self.model = prepare_model(model, self.device)
-        self.zoom_in = ZoomIn(target_size) if zoom_in else None
-        self.transforms: list[Transform] = [t for t in (self.zoom_in, Flip() if flip else None) if t is not None]
+        self.use_zoom_in, self.flip, self.image_size, self.target_size = zoom_in, flip, image_size, target_size
+        self.reset()
 
     def reset(self) -> None:
-        if self.zoom_in is not None:
-            self.zoom_in.reset()
+        # Fresh transforms per image: Resize, ZoomIn and Flip cache their per-image results across clicks.
+        self.zoom_in = ZoomIn(self.target_size, full_size=self.image_size) if self.use_zoom_in else None
+        first = self.zoom_in or (Resize(self.image_size) if self.image_size else None)
+        self.transforms: list[Transform] = [t for t in (first, Flip() if self.flip else None) if t is not None]
 
     @torch.inference_mode()
     def predict(self, clicks: list[Click], prev_prob: np.ndarray | None = None) -> np.ndarray:
@@ -94,21 +99,21 @@ class SingleNetPredictor(_ImagePredictor):
 
 
 class CascadePredictor(_ImagePredictor):
-    """IFPN: the coarse network on the whole image (resized so its longer side is `target_size`), the intention ROI
+    """IFPN: the coarse network on the whole image (resized so its longer side is `coarse_size`), the intention ROI
     from its probabilities, the fine network on that crop (longer side `target_size`) with the cropped coarse
     probabilities as its previous mask; the result, pasted into a zero map, is the final (and next previous) mask."""
 
-    def __init__(self, coarse: ISModel, fine: ISModel, flip: bool = True, target_size: int = 400,
-                 device: str | torch.device = "cpu"):
+    def __init__(self, coarse: ISModel, fine: ISModel, flip: bool = True, target_size: int = TARGET_SIZE,
+                 device: str | torch.device = "cpu", coarse_size: int = TARGET_SIZE):
         super().__init__(device)
         self.coarse = prepare_model(coarse, self.device)
         self.fine = prepare_model(fine, self.device)
-        self.flip, self.target_size = flip, target_size
+        self.flip, self.target_size, self.coarse_size = flip, target_size, coarse_size
         self.reset()
 
     def reset(self) -> None:
         # Fresh transforms per image: Resize and Flip cache their per-image results across clicks.
-        self.coarse_transforms: list[Transform] = [Resize(self.target_size)] + ([Flip()] if self.flip else [])
+        self.coarse_transforms: list[Transform] = [Resize(self.coarse_size)] + ([Flip()] if self.flip else [])
         self.fine_flip = [Flip()] if self.flip else []
         self.last_roi: Roi | None = None
         self._crop: Crop | None = None
@@ -127,9 +132,18 @@ class CascadePredictor(_ImagePredictor):
 
 def predictor_from_checkpoints(coarse_path: str | Path, fine_path: str | Path | None = None,
                                device: str | torch.device = "cpu", flip: bool = True,
-                               target_size: int = 400) -> SingleNetPredictor | CascadePredictor:
-    """A SingleNetPredictor (RITM zoom-in) from one checkpoint, or a CascadePredictor from coarse + fine."""
+                               target_size: int | None = None,
+                               coarse_size: int | None = None) -> SingleNetPredictor | CascadePredictor:
+    """A SingleNetPredictor (RITM zoom-in) from one checkpoint, or a CascadePredictor from coarse + fine.
+
+    Sizes left None are the ones the checkpoint records (`input_sizes`: the fine one's for a cascade), else the
+    protocol's TARGET_SIZE: `coarse_size` is the longer side of the whole image, `target_size` of the zoom-in crop.
+    """
+    recorded = read_input_sizes(fine_path or coarse_path) or {}
+    coarse_size = coarse_size or recorded.get("coarse", TARGET_SIZE)
+    target_size = target_size or recorded.get("fine", TARGET_SIZE)
     coarse = load_model(coarse_path, device)
     if fine_path is None:
-        return SingleNetPredictor(coarse, flip=flip, target_size=target_size, device=device)
-    return CascadePredictor(coarse, load_model(fine_path, device), flip=flip, target_size=target_size, device=device)
+        return SingleNetPredictor(coarse, flip=flip, target_size=target_size, device=device, image_size=coarse_size)
+    return CascadePredictor(coarse, load_model(fine_path, device), flip=flip, target_size=target_size,
+                            device=device, coarse_size=coarse_size)

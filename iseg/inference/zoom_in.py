@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from iseg.clicks import Click
-from iseg.inference.transforms import Clicks, Crop, Roi, round_half_up
+from iseg.inference.transforms import Clicks, Crop, Resize, Roi, round_half_up
 
 
 def mask_box(prob: Tensor | np.ndarray, clicks: list[Click], threshold: float = 0.5) -> Roi | None:
@@ -65,25 +65,29 @@ def ritm_roi(prob: Tensor | np.ndarray, clicks: list[Click], expansion: float = 
 class ZoomIn:
     """RITM's zoom-in as a transform (batch of one): from click `skip_clicks + 1` on, crop the region of the previous
     mask and positive clicks; the crop is recomputed only when a positive click falls outside it or its IoU with the
-    new region is below `recompute_iou`. The crop is resized so that its longer side is `target_size`."""
+    new region is below `recompute_iou`. The crop is resized so that its longer side is `target_size`. Before that,
+    the whole image is resized so that its longer side is `full_size` (None: left as it is)."""
 
     def __init__(self, target_size: int = 400, expansion: float = 1.4, min_size: int = 200,
-                 recompute_iou: float = 0.5, skip_clicks: int = 1, threshold: float = 0.5):
+                 recompute_iou: float = 0.5, skip_clicks: int = 1, threshold: float = 0.5,
+                 full_size: int | None = None):
         self.target_size, self.expansion, self.min_size = target_size, expansion, min_size
         self.recompute_iou, self.skip_clicks, self.threshold = recompute_iou, skip_clicks, threshold
+        self.full = Resize(full_size) if full_size else None
         self.crop: Crop | None = None
         self._active = False
 
     def reset(self) -> None:
         """Forget the crop (new image)."""
         self.crop, self._active = None, False
+        self.full = Resize(self.full.long_side) if self.full else None
 
     def transform(self, image: Tensor, prev: Tensor, clicks: Clicks) -> tuple[Tensor, Tensor, Clicks]:
         if image.shape[0] != 1:
             raise ValueError(f"ZoomIn works on a batch of one image, got {image.shape[0]}")
         self._active = len(clicks[0]) > self.skip_clicks
         if not self._active:
-            return image, prev, clicks
+            return self.full.transform(image, prev, clicks) if self.full else (image, prev, clicks)
         roi = ritm_roi(prev[0, 0], clicks[0], self.expansion, self.min_size, self.threshold)
         if (self.crop is None or not all(self.crop.roi.contains(c) for c in clicks[0] if c.is_positive)
                 or roi.iou(self.crop.roi) < self.recompute_iou):
@@ -91,4 +95,6 @@ class ZoomIn:
         return self.crop.transform(image, prev, clicks)
 
     def inv_transform(self, prob: Tensor) -> Tensor:
-        return self.crop.inv_transform(prob) if self._active else prob
+        if self._active:
+            return self.crop.inv_transform(prob)
+        return self.full.inv_transform(prob) if self.full else prob

@@ -61,6 +61,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return obj
 
 
+def read_input_sizes(path: str | Path) -> dict[str, int] | None:
+    """The input sizes a checkpoint's network was trained to serve at ({"coarse": longer side of the whole image,
+    "fine": longer side of the zoom-in crop}), or None when it records none."""
+    sizes = load_checkpoint(path).get("input_sizes")
+    if sizes is None:
+        return None
+    if not isinstance(sizes, dict) or any(not isinstance(sizes.get(k), int) or sizes[k] < 1 for k in ("coarse", "fine")):
+        raise CheckpointError(f"{path}: input_sizes must map 'coarse' and 'fine' to positive integers, got {sizes!r}")
+    return {"coarse": sizes["coarse"], "fine": sizes["fine"]}
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> ISModel:
     """Rebuild the ISModel stored in a checkpoint (fp16-stored weights become fp32), in eval mode on `device`."""
     checkpoint = load_checkpoint(path)

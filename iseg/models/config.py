@@ -11,6 +11,7 @@ import yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "models"
 TUPLE_FIELDS = ("hrnet_modules", "half_fuse_kernels")
+LEGACY_KEYS = ("backbone_lr_mult",)  # read from older checkpoints and ignored: the training config sets it
 
 
 @dataclass
@@ -38,12 +39,12 @@ class ModelConfig:
     click_radius: int = 5
     click_hidden: int = 16
     click_scale: float = 0.05
-    backbone_lr_mult: float = 0.1
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "model config") -> ModelConfig:
         """Build from a dict (YAML or checkpoint), rejecting unknown keys with the list of known ones."""
         known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in values.items() if k not in LEGACY_KEYS}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown key(s) {unknown} in {source}; expected some of {sorted(known)}")

@@ -76,14 +76,14 @@ class ISModel(nn.Module):
         size = image.shape[-2:]
         return {"instances": resize_to(logits, size), "instances_aux": resize_to(aux, size)}
 
-    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+    def param_groups(self, lr: float, backbone_lr_mult: float) -> list[dict[str, Any]]:
         """Optimizer groups: backbone, attention and cascade at lr x `backbone_lr_mult`; click encoder and
         OCR/aux heads at lr. Each group carries its "name"."""
         head_modules = (self.click_encoder, self.head)
         head_ids = {id(p) for m in head_modules for p in m.parameters()}
         backbone = [p for p in self.parameters() if id(p) not in head_ids and p.requires_grad]
         heads = [p for p in self.parameters() if id(p) in head_ids and p.requires_grad]
-        return [{"name": "backbone", "params": backbone, "lr": lr * self.config.backbone_lr_mult},
+        return [{"name": "backbone", "params": backbone, "lr": lr * backbone_lr_mult},
                 {"name": "heads", "params": heads, "lr": lr}]
 
 

@@ -1,6 +1,8 @@
 """Joint image + mask augmentation for training (ifpn.md, "Augmentation").
 
-Random rescale (uniform 0.75-1.40), horizontal flip, pad and random crop to the crop size, random
+Random rescale (uniform 0.75-1.40; with `long_side` set, relative to the image resized so that its longer side is
+`long_side`, so that a network learns objects at the scale it will see them when it runs on whole images resized
+that way), horizontal flip, pad and random crop to the crop size, random
 brightness/contrast (+-0.25, p 0.75) and RGB shift (+-10, p 0.75). The target mask and the `objects` label map
 follow the image (nearest-neighbour). Padding is *ignore* (-1) in the mask and the label map, and black in the
 image: padded pixels then count neither as background in the loss nor as candidates for negative clicks (RITM pads
@@ -25,6 +27,7 @@ class Augmentation:
 
     crop_size: tuple[int, int] = (320, 480)
     scale_range: tuple[float, float] = (0.75, 1.40)
+    long_side: int | None = None
     flip_prob: float = 0.5
     brightness_contrast: float = 0.25
     brightness_contrast_prob: float = 0.75
@@ -33,11 +36,23 @@ class Augmentation:
     min_object_pixels: int = 64
     max_tries: int = 10
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "crop_size", tuple(self.crop_size))
+        object.__setattr__(self, "scale_range", tuple(self.scale_range))
+        if len(self.crop_size) != 2 or min(self.crop_size) < 1:
+            raise ValueError(f"augment crop_size must be (h, w) with positive sides, got {self.crop_size!r}")
+        if len(self.scale_range) != 2 or not 0 < self.scale_range[0] <= self.scale_range[1]:
+            raise ValueError(f"augment scale_range must be (low, high) with 0 < low <= high, got {self.scale_range!r}")
+        if self.long_side is not None and self.long_side < 1:
+            raise ValueError(f"augment long_side must be a positive number of pixels or null, got {self.long_side}")
+
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         """Augmented copy of `sample`: image (h, w, 3) uint8, mask (h, w) int8, objects (h, w) int32 or None,
         with (h, w) = crop_size."""
         image, mask, objects = sample.image, sample.mask, sample.objects
         scale = rng.uniform(*self.scale_range)
+        if self.long_side is not None:
+            scale *= self.long_side / max(mask.shape)
         image, mask, objects = rescale(image, mask, objects, scale)
         if rng.random() < self.flip_prob:
             image, mask = image[:, ::-1], mask[:, ::-1]

@@ -79,17 +79,40 @@ def paste(prob: torch.Tensor, boxes: list[Box], shape: tuple[int, int]) -> torch
     return full
 
 
-def cascade(coarse: Net, fine: Net, image: torch.Tensor, points: torch.Tensor, prev: torch.Tensor,
-            size: tuple[int, int] | None, aspect: float | None, long_side: int | None = None) -> dict:
-    """Run coarse (no gradient) on the full image, crop its intention ROI, run fine on the crop.
-
-    image (B, 3, H, W) in [0, 1], points (B, 2P, 3), prev (B, 1, H, W). `size`: crop size, or None to size each
-    crop by `long_side` (then B must be 1). Returns {"outputs": fine outputs, "boxes", "size", "coarse_prob"}.
-    """
+def coarse_probabilities(coarse: Net, image: torch.Tensor, points: torch.Tensor, prev: torch.Tensor,
+                         coarse_size: int | None) -> torch.Tensor:
+    """(B, 1, H, W) probabilities of the coarse network (no gradient) run on the image resized so that its longer
+    side is `coarse_size` (None: as it is), as the predictors run it, brought back to (H, W)."""
+    shape = tuple(image.shape[-2:])
+    small = long_side_size(shape, coarse_size) if coarse_size else shape
     with torch.no_grad():
-        coarse_prob = torch.sigmoid(coarse(image, points, prev)["instances"])
+        if small == shape:
+            return torch.sigmoid(coarse(image, points, prev)["instances"].float())
+        scaled = scale_points(points, shape, small)
+        logits = coarse(resize(image, small), scaled, resize(prev, small))["instances"].float()
+        return resize(torch.sigmoid(logits), shape)
+
+
+def scale_points(points: torch.Tensor, src: tuple[int, int], dst: tuple[int, int]) -> torch.Tensor:
+    """(B, 2P, 3) points moved to the pixel whose centre they scale to in an image resized from `src` to `dst`."""
+    out = points.clone()
+    used = points[..., 0] != EMPTY
+    for axis in (0, 1):
+        moved = torch.floor((points[..., axis] + 0.5) * dst[axis] / src[axis]).clamp(0, dst[axis] - 1)
+        out[..., axis] = torch.where(used, moved, points[..., axis])
+    return out
+
+
+def cascade(coarse: Net, fine: Net, image: torch.Tensor, points: torch.Tensor, prev: torch.Tensor,
+            size: tuple[int, int], aspect: float | None, coarse_size: int | None = None) -> dict:
+    """Run coarse (no gradient) on the full image (resized to `coarse_size`), crop its intention ROI, run fine on
+    the crop resized to `size` (h, w).
+
+    image (B, 3, H, W) in [0, 1], points (B, 2P, 3), prev (B, 1, H, W).
+    Returns {"outputs": fine outputs, "boxes", "size", "coarse_prob"}.
+    """
+    coarse_prob = coarse_probabilities(coarse, image, points, prev, coarse_size)
     boxes = roi_boxes(coarse_prob, points, aspect)
-    size = size or long_side_size((boxes[0][2] - boxes[0][0], boxes[0][3] - boxes[0][1]), long_side)
     outputs = fine(crop(image, boxes, size, "bilinear"), map_points(points, boxes, size),
                    crop(coarse_prob, boxes, size, "bilinear"))
     return {"outputs": outputs, "boxes": boxes, "size": size, "coarse_prob": coarse_prob}

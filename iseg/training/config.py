@@ -17,8 +17,12 @@ from typing import Any
 
 import yaml
 
+from iseg.training.augment import Augmentation
+from iseg.training.points_sampler import MultiPointSampler
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
 STAGES = ("coarse", "fine")
+NESTED = {"augment": Augmentation, "sampler": MultiPointSampler}
 
 
 @dataclass
@@ -32,18 +36,19 @@ class TrainConfig:
     data: dict = field(default_factory=lambda: {"COCO_LVIS": 1.0})
     data_config: str | None = None        # data config YAML (name -> path); None = the package default
     data_options: dict = field(default_factory=dict)  # dataset name -> extra load_dataset options
+    # evaluation sets: none of their photos reaches training or validation (matched by content, iseg.data.overlap)
+    exclude: tuple = ("GrabCut", "Berkeley")
     min_object_area: int = 1000           # targets are drawn among objects at least this big (pixels)
-    val: str | None = None                # validation dataset name (never GrabCut/Berkeley); None = no validation
-    val_size: int = 50                    # samples held out (the val_size ids with the smallest sha1)
-    val_clicks: int = 3                   # mIoU after 1..val_clicks clicks; best.pt by mIoU@val_clicks
-    # augmentation
-    crop_size: tuple = (320, 480)         # (h, w)
-    scale_range: tuple = (0.75, 1.40)
-    # clicks
-    max_num_points: int = 24
-    prob_gamma: float = 0.8
-    merge_objects_prob: float = 0.15
-    max_num_merged_objects: int = 2
+    val: str | None = None                # validation dataset name (never an evaluation set); None = no validation
+    val_size: int = 50                    # images held out (the val_size ids with the smallest sha1)
+    val_clicks: int = 10                  # protocol clicks per validation sample (no flip, no early stop)
+    # the input sizes the networks serve at (recorded in checkpoints; predictors use them): the longer side of the
+    # whole image for the coarse network, the longer side of the zoom-in crop for the fine network
+    coarse_size: int = 400
+    fine_size: int = 400
+    fine_crop: tuple | None = None        # stage 2: (h, w) the fine network trains at; None = augment.crop_size
+    augment: Augmentation = field(default_factory=Augmentation)
+    sampler: MultiPointSampler = field(default_factory=MultiPointSampler)
     max_iterative_clicks: int = 3         # 0..N extra clicks per batch, chosen uniformly
     # optimisation
     batch_size: int = 32                  # global batch (split over DDP processes)
@@ -51,11 +56,12 @@ class TrainConfig:
     samples_per_epoch: int = 30000
     lr: float = 5e-4
     betas: tuple = (0.9, 0.999)
-    backbone_lr_mult: float = 0.1
+    backbone_lr_mult: float = 0.1         # backbone, attention and cascade at lr x this; click encoder, heads at lr
     scheduler: str = "step"               # "step" (MultiStepLR at milestones) or "cosine" (to 0 at the last epoch)
     milestones: tuple = (50, 53)
     gamma: float = 0.1
     aux_loss_weight: float = 0.4          # 0.4 x BCE on the auxiliary output (stage 1; stage 2 uses NFL only)
+    amp: bool = False                     # bf16 autocast of forward and loss (CPU with AVX512-BF16/AMX, CUDA)
     # run
     num_workers: int = 4
     checkpoint_every: int = 5             # epoch_NNN.pt every N epochs (0 = never)
@@ -65,38 +71,86 @@ class TrainConfig:
     # stage 2
     coarse_checkpoint: str | None = None
     fine_init_from_coarse: bool = True    # else a fresh `model`
-    target_aspect: float | None = None    # ROI h/w forced in stage 2; None = crop_size's (2:3)
+    target_aspect: float | None = None    # ROI h/w forced in stage 2; None = the fine crop's
 
     def __post_init__(self) -> None:
-        for name in ("crop_size", "scale_range", "betas", "milestones"):
+        for name in ("betas", "milestones", "exclude"):
             setattr(self, name, tuple(getattr(self, name)))
+        for name, kind in NESTED.items():
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, _nested(kind, value, name))
+        if self.fine_crop is not None:
+            self.fine_crop = tuple(self.fine_crop)
+            if len(self.fine_crop) != 2 or min(self.fine_crop) < 1:
+                raise ValueError(f"fine_crop must be (h, w) with positive sides, got {self.fine_crop!r}")
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.scheduler not in ("step", "cosine"):
             raise ValueError(f"scheduler must be 'step' or 'cosine', got {self.scheduler!r}")
-        if len(self.crop_size) != 2:
-            raise ValueError(f"crop_size must be (h, w), got {self.crop_size!r}")
+        for name in ("coarse_size", "fine_size", "batch_size", "epochs", "samples_per_epoch", "val_clicks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+
+    @property
+    def crop_size(self) -> tuple[int, int]:
+        """(h, w) the trained network sees: the augmentation crop (stage 1) or the fine crop (stage 2)."""
+        if self.stage == "fine" and self.fine_crop is not None:
+            return self.fine_crop
+        return self.augment.crop_size
 
     @property
     def aspect(self) -> float:
         """h / w of stage-2 ROIs."""
         return self.target_aspect or self.crop_size[0] / self.crop_size[1]
 
+    @property
+    def input_sizes(self) -> dict[str, int]:
+        """What checkpoints record: {"coarse": longer side of the whole image, "fine": longer side of the crop}."""
+        return {"coarse": self.coarse_size, "fine": self.fine_size}
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain YAML-able dict (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        """Plain YAML-able dict (tuples as lists, nested parts as mappings)."""
+        return _plain(dataclasses.asdict(self))
 
     def save(self, path: Path) -> None:
         """Write as YAML, atomically."""
         atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, recursively (YAML and weights_only checkpoints take plain types)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _nested(kind: type, values: dict[str, Any], name: str) -> Any:
+    """A nested config part (Augmentation, MultiPointSampler) from a mapping, unknown keys refused."""
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in training config part {name!r}; known keys: {sorted(known)}")
+    return kind(**values)
+
+
 def load_config(name_or_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """A config from a name in iseg/configs/train or a YAML path (None = defaults), then `overrides`."""
+    """A config from a name in iseg/configs/train or a YAML path (None = defaults), then `overrides`.
+
+    Override keys may be dotted to reach a nested part: {"augment.crop_size": [256, 384]}; a mapping given for a
+    nested part is merged into it key by key."""
     values: dict[str, Any] = {}
     if name_or_path is not None:
         values = _read_yaml(resolve_config_path(name_or_path))
-    values.update(overrides or {})
+    for key, value in (overrides or {}).items():
+        head, dot, rest = key.partition(".")
+        if dot:
+            value, key = {rest: value}, head
+        if key in NESTED and isinstance(value, dict):
+            value = {**(values.get(key) or {}), **value}
+        values[key] = value
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:

@@ -6,8 +6,13 @@ seeded by (seed, epoch, position in the epoch), and the epoch's draws of (datase
 sees exactly the data of an uninterrupted one.
 
 Validation holds out the `val_size` images of the validation dataset whose sha1(id) hex digests are smallest
-(id = "<dataset>/<image key>", e.g. "COCO_MVal/airplane01_12345"), one target per image drawn with a fixed seed;
-those images are removed from training when the same dataset is also trained on.
+(id = "<dataset>/<image key>", e.g. "COCO_MVal/airplane01_12345"), one target per image drawn with a fixed seed,
+at their own resolution (the predictors resize, as in evaluation); those images are removed from training when the
+same dataset is also trained on.
+
+No photo of an evaluation set (`TrainConfig.exclude`: GrabCut and Berkeley by default) reaches training or
+validation: every image of every training and validation set is compared by content with every evaluation photo
+(`iseg.data.overlap`), whatever its name, and dropped when it matches.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, Subset
 
-from iseg.data import Sample, berkeley_overlap_ids, canonical_name, load_dataset, parse_dataset_spec
-from iseg.data.registry import dataset_root
+from iseg.data import Sample, canonical_name, load_dataset, parse_dataset_spec
+from iseg.data.overlap import Fingerprints, dataset_fingerprints, overlapping_images
 from iseg.training.augment import Augmentation
 from iseg.training.points_sampler import MultiPointSampler
 
@@ -47,19 +52,39 @@ def parse_data_arg(text: str) -> dict[str, float]:
 
 def open_dataset(spec: str, *, data_config: str | None, options: dict, per_instance: bool,
                  min_area: int) -> torch.utils.data.Dataset:
-    """The reader of a 'NAME' or 'NAME=PATH' spec; BSDS500 drops Berkeley's photos unless exclude_berkeley=False."""
+    """The reader of a 'NAME' or 'NAME=PATH' spec with its `data_options`."""
     name, root = parse_dataset_spec(spec)
     name = canonical_name(name)
-    opts = dict(options.get(name, {}))
-    if name == "BSDS500" and opts.pop("exclude_berkeley", True) and "exclude_ids" not in opts:
+    return load_dataset(name, root, config=data_config, per_instance=per_instance, min_area=min_area,
+                        **options.get(name, {}))
+
+
+def evaluation_fingerprints(names: tuple[str, ...], data_config: str | None) -> list[Fingerprints]:
+    """Fingerprints of every photo of the evaluation sets `names` (clear error when one cannot be read)."""
+    prints = []
+    for spec in names:
         try:
-            berkeley = dataset_root("Berkeley", data_config)
-            opts["exclude_ids"] = sorted(berkeley_overlap_ids(berkeley))
+            dataset = load_dataset(*parse_dataset_spec(spec), config=data_config)
         except (ValueError, FileNotFoundError) as error:
-            raise ValueError(f"BSDS500 training excludes the Berkeley benchmark photos, but the Berkeley folder "
-                             f"could not be read ({error}); configure Berkeley in the data config, or set "
-                             f"data_options={{BSDS500: {{exclude_berkeley: false}}}}") from error
-    return load_dataset(name, root, config=data_config, per_instance=per_instance, min_area=min_area, **opts)
+            raise ValueError(f"training excludes the photos of evaluation set {spec}, but it could not be read "
+                             f"({error}); configure it in the data config, or remove it from `exclude`") from error
+        prints.append(dataset_fingerprints(dataset))
+    return prints
+
+
+def without_photos(dataset, protected: list[Fingerprints], label: str) -> torch.utils.data.Dataset:
+    """`dataset` (per-image reader or Subset of one) without the images that show a protected photo."""
+    if not protected:
+        return dataset
+    found = overlapping_images(dataset, protected)
+    if not found:
+        return dataset
+    base = getattr(dataset, "dataset", dataset)
+    positions = list(getattr(dataset, "indices", range(len(base))))
+    kept = [j for n, j in enumerate(positions) if n not in found]
+    print(f"{label}: {len(found)} image(s) that are evaluation photos left out "
+          f"(e.g. {', '.join(sorted(found.values())[:3])})")
+    return Subset(base, kept)
 
 
 def image_ids(dataset) -> list[str]:
@@ -93,7 +118,8 @@ def resize_long_side(sample: Sample, long_side: int) -> Sample:
 
 class TrainingSet(Dataset):
     """Map-style dataset indexed by `SampleKey`s (see `MixSampler`) -> dict of tensors:
-    image (3, h, w) uint8, mask (1, h, w) int8 (1/0/-1), points (2P, 3) float32."""
+    image (3, h, w) uint8, mask (1, h, w) int8 (1/0/-1), points (2P, 3) float32, single () bool (a one-click
+    sample: no iterative clicks)."""
 
     def __init__(self, datasets: list, augment: Augmentation, sampler: MultiPointSampler, seed: int) -> None:
         self.datasets, self.augment, self.sampler, self.seed = datasets, augment, sampler, seed
@@ -105,10 +131,10 @@ class TrainingSet(Dataset):
         epoch, position, d, j = key
         rng = np.random.default_rng([self.seed, epoch, position])
         sample = self.augment(draw(self.datasets[d], j, int(rng.integers(2**62))), rng)
-        points, target = self.sampler(sample.mask, sample.objects, rng)
+        points, target, single = self.sampler(sample.mask, sample.objects, rng)
         return {"image": torch.from_numpy(sample.image).permute(2, 0, 1).contiguous(),
                 "mask": torch.from_numpy(np.ascontiguousarray(target)).unsqueeze(0),
-                "points": torch.from_numpy(points)}
+                "points": torch.from_numpy(points), "single": torch.tensor(single)}
 
 
 class MixSampler(Sampler[SampleKey]):
@@ -143,37 +169,45 @@ class MixSampler(Sampler[SampleKey]):
             yield self.epoch, position, int(datasets[position]), int(indices[position])
 
 
-def check_val_name(spec: str) -> str:
-    """The canonical dataset name of a validation spec; GrabCut and Berkeley are refused."""
+def check_val_name(spec: str, exclude: tuple[str, ...] = ()) -> str:
+    """The canonical dataset name of a validation spec; GrabCut, Berkeley and the `exclude`d sets are refused."""
     name = canonical_name(parse_dataset_spec(spec)[0])
-    if name in EVALUATION_ONLY:
+    if name in EVALUATION_ONLY or name in {canonical_name(parse_dataset_spec(e)[0]) for e in exclude}:
         raise ValueError(f"--val {spec}: {name} is an evaluation benchmark; validate on a held-out part "
                          f"of a training-scale dataset (e.g. COCO_MVal, BSDS500)")
     return name
 
 
-def build_data(cfg) -> tuple[TrainingSet, list[float], list[Sample]]:
+class SampleList(list):
+    """A named list of `Sample`s, usable as an evaluation dataset (`iseg.evaluation.evaluate`)."""
+
+    def __init__(self, name: str, samples: list[Sample]) -> None:
+        super().__init__(samples)
+        self.name = name
+
+
+def build_data(cfg) -> tuple[TrainingSet, list[float], SampleList]:
     """(training set, dataset weights, validation samples) for a TrainConfig."""
-    val_samples, val_name, val_images = [], None, set()
+    protected = evaluation_fingerprints(cfg.exclude, cfg.data_config)
+    val_samples, val_name, val_images = SampleList("val", []), None, set()
     if cfg.val:
-        val_name = check_val_name(cfg.val)
+        val_name = check_val_name(cfg.val, cfg.exclude)
         val_set = open_dataset(cfg.val, data_config=cfg.data_config, options=cfg.data_options, per_instance=False,
                                min_area=cfg.min_object_area)
-        picked = held_out(image_ids(val_set), cfg.val_size)
+        clean = without_photos(val_set, protected, f"validation set {cfg.val}")
+        allowed = list(getattr(clean, "indices", range(len(val_set))))
+        picked = [allowed[n] for n in held_out([image_ids(val_set)[j] for j in allowed], cfg.val_size)]
         val_images = set(picked)
-        val_samples = [resize_long_side(draw(val_set, j, cfg.seed + j), max(cfg.crop_size)) for j in picked]
+        val_samples = SampleList(f"val_{val_name}", [draw(val_set, j, cfg.seed + j) for j in picked])
     datasets = []
     for spec in cfg.data:
         dataset = open_dataset(spec, data_config=cfg.data_config, options=cfg.data_options, per_instance=False,
                                min_area=cfg.min_object_area)
         if canonical_name(parse_dataset_spec(spec)[0]) == val_name and val_images:
             dataset = Subset(dataset, [j for j in range(len(dataset)) if j not in val_images])
-        datasets.append(dataset)
-    augment = Augmentation(crop_size=tuple(cfg.crop_size), scale_range=tuple(cfg.scale_range))
-    sampler = MultiPointSampler(max_num_points=cfg.max_num_points, prob_gamma=cfg.prob_gamma,
-                                merge_objects_prob=cfg.merge_objects_prob,
-                                max_num_merged_objects=cfg.max_num_merged_objects)
-    return TrainingSet(datasets, augment, sampler, cfg.seed), [float(w) for w in cfg.data.values()], val_samples
+        datasets.append(without_photos(dataset, protected, f"training set {spec}"))
+    return (TrainingSet(datasets, cfg.augment, cfg.sampler, cfg.seed), [float(w) for w in cfg.data.values()],
+            val_samples)
 
 
 def worker_init(_: int) -> None:

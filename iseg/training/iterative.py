@@ -12,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from iseg.protocol import PRED_THRESHOLD
 from iseg.training.points_sampler import EMPTY, inner_distance, pick
-
-THRESHOLD = 0.49
 
 
 def add_error_clicks(prob: torch.Tensor, target: torch.Tensor, points: torch.Tensor,
@@ -22,7 +21,7 @@ def add_error_clicks(prob: torch.Tensor, target: torch.Tensor, points: torch.Ten
     """prob: (B, 1, H, W) in [0, 1]; target: (B, 1, H, W) with 1/0/-1; points: (B, 2P, 3).
 
     Returns a new (B, 2P, 3) points tensor with one click added per sample where possible."""
-    pred = (prob > THRESHOLD).squeeze(1).cpu().numpy()
+    pred = (prob > PRED_THRESHOLD).squeeze(1).cpu().numpy()
     gt = target.squeeze(1).cpu().numpy()
     out = points.detach().cpu().numpy().copy()
     for b in range(out.shape[0]):

@@ -1,14 +1,17 @@
 """RITM's multi-point click sampler for training, re-implemented (protocol.md, "Training-time click simulation").
 
-Per sample: with probability `merge_objects_prob` the target is merged with other objects of the image (at most
-`max_num_merged_objects` objects in all). The number of positive points k in 1..P is drawn with probability
-proportional to prob_gamma^(k-1), the number of negative points in 0..P proportional to prob_gamma^k. The first
-positive point lies deep inside the object (distance to the border >= `first_click_inner` x the maximum
-distance); the other positive points lie in the eroded object with probability `positive_erode_prob`, else
-anywhere in it. Each negative point follows a strategy drawn among "border" (a ring around the object, width
-`border_ratio` x sqrt(object area)), "other" (other objects of `Sample.objects`) and "bg" (anywhere in the
-background), with probabilities renormalised over the strategies that have candidates. Ignored pixels are never
-sampled.
+Per sample: with probability `single_click_prob` the sample is one positive click deep inside the target and nothing
+else (no negative click, no merged object, and the trainer adds no iterative click to it): the state of a user's
+first click, which the other draws almost never produce. Otherwise, with probability `merge_objects_prob` the
+target is merged with other objects of the image (at most `max_num_merged_objects` objects in all). The number of
+positive points k in 1..P is drawn with probability proportional to prob_gamma^(k-1), the number of negative
+points in 0..P proportional to prob_gamma^k. Each object of the target gets its own first click deep inside it
+(distance to the border > max distance / `first_click_center`, RITM's 1.7); the other positive points go to a
+random object of the target, inside its eroded mask if that object was chosen for erosion (once per object, with
+probability `positive_erode_prob`), else anywhere in it. Each negative point follows a strategy drawn among
+"border" (a ring around the object, width `border_ratio` x sqrt(object area)), "other" (other objects of
+`Sample.objects`) and "bg" (anywhere in the background), with probabilities renormalised over the strategies that
+have candidates. Ignored pixels are never sampled.
 """
 
 from __future__ import annotations
@@ -32,39 +35,57 @@ class MultiPointSampler:
     prob_gamma: float = 0.8
     merge_objects_prob: float = 0.15
     max_num_merged_objects: int = 2
-    first_click_inner: float = 0.5
+    single_click_prob: float = 0.0
+    first_click_center: float = 1.7
     positive_erode_prob: float = 0.9
     positive_erode_iters: int = 3
     negative_probs: tuple[float, float, float] = (0.5, 0.4, 0.1)
     border_ratio: float = 0.1
 
+    def __post_init__(self) -> None:
+        if self.max_num_points < 1:
+            raise ValueError(f"sampler max_num_points must be >= 1, got {self.max_num_points}")
+        for name in ("merge_objects_prob", "single_click_prob", "positive_erode_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"sampler {name} must be a probability in [0, 1], got {getattr(self, name)}")
+        if self.first_click_center < 1.0:
+            raise ValueError(f"sampler first_click_center must be >= 1, got {self.first_click_center}")
+        object.__setattr__(self, "negative_probs", tuple(self.negative_probs))
+
     def __call__(self, mask: np.ndarray, objects: np.ndarray | None,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, bool]:
         """mask: (H, W) int8 target (1 object, 0 background, -1 ignore); objects: (H, W) int32 label map or None.
 
-        Returns (points, target): points (2P, 3) float32 rows (row, col, order), first P positive, last P
-        negative, unused rows -1; target (H, W) int8, the mask the points were drawn for (merged objects
-        included).
+        Returns (points, target, single): points (2P, 3) float32 rows (row, col, order), first P positive, last
+        P negative, unused rows -1; target (H, W) int8, the mask the points were drawn for (merged objects
+        included); single: True for a one-click sample (no iterative clicks may be added to it).
         """
-        target = self._merge(mask, objects, rng)
+        if rng.random() < self.single_click_prob:
+            obj = mask == 1
+            positives = [pick(self._first_click_region(obj), rng)] if obj.any() else []
+            return self._layout(positives, [], rng), mask, True
+        parts = self._merge(mask, objects, rng)
+        target = mask.copy()
+        for part in parts[1:]:
+            target[part] = 1
         obj, valid = target == 1, target != -1
         others = np.zeros_like(obj) if objects is None else (objects > 0) & ~obj
-        positives = self._positive_points(obj, rng)
+        positives = self._positive_points(parts, rng)
         negatives = self._negative_points(obj, valid, others, rng)
-        return self._layout(positives, negatives, rng), target
+        return self._layout(positives, negatives, rng), target, False
 
-    def _merge(self, mask: np.ndarray, objects: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-        """The target mask, merged with up to max_num_merged_objects - 1 other objects at random."""
+    def _merge(self, mask: np.ndarray, objects: np.ndarray | None, rng: np.random.Generator) -> list[np.ndarray]:
+        """The target's objects as (H, W) bool masks: the target, then up to max_num_merged_objects - 1 other
+        objects drawn at random."""
+        parts = [mask == 1]
         if objects is None or self.max_num_merged_objects < 2 or rng.random() >= self.merge_objects_prob:
-            return mask
+            return parts
         labels = np.unique(objects[(objects > 0) & (mask != 1)])
         if labels.size == 0:
-            return mask
+            return parts
         count = int(rng.integers(1, min(self.max_num_merged_objects - 1, labels.size) + 1))
         chosen = rng.choice(labels, size=count, replace=False)
-        merged = mask.copy()
-        merged[np.isin(objects, chosen)] = 1
-        return merged
+        return parts + [(objects == label) & (mask != -1) & ~parts[0] for label in chosen]
 
     def _count(self, low: int, rng: np.random.Generator) -> int:
         """A number of points in low..P with probability proportional to prob_gamma^(n - low)."""
@@ -72,17 +93,26 @@ class MultiPointSampler:
         probs = self.prob_gamma ** (counts - low)
         return int(rng.choice(counts, p=probs / probs.sum()))
 
-    def _positive_points(self, obj: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int]]:
-        """Positive (row, col) points, the first one deep inside the object; [] for an empty object."""
-        if not obj.any():
-            return []
+    def _first_click_region(self, obj: np.ndarray) -> np.ndarray:
+        """(H, W) bool pixels of a non-empty object farther from its border than max distance / first_click_center."""
         dist = inner_distance(obj)
-        points = [pick(dist >= self.first_click_inner * dist.max(), rng)]
-        eroded = cv2.erode(obj.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=self.positive_erode_iters) > 0
-        for _ in range(self._count(1, rng) - 1):
-            region = eroded if eroded.any() and rng.random() < self.positive_erode_prob else obj
-            points.append(pick(region, rng))
-        return points
+        return dist > dist.max() / self.first_click_center
+
+    def _positive_points(self, parts: list[np.ndarray], rng: np.random.Generator) -> list[tuple[int, int]]:
+        """Positive (row, col) points: a first click deep inside each non-empty object, then the rest of the
+        drawn count in random objects (eroded or not, decided once per object); [] when no object has a pixel."""
+        parts = [p for p in parts if p.any()]
+        if not parts:
+            return []
+        points = [pick(self._first_click_region(p), rng) for p in parts]
+        regions = []
+        for part in parts:
+            eroded = cv2.erode(part.astype(np.uint8), np.ones((3, 3), np.uint8),
+                               iterations=self.positive_erode_iters) > 0
+            regions.append(eroded if eroded.any() and rng.random() < self.positive_erode_prob else part)
+        for _ in range(max(0, self._count(1, rng) - len(points))):
+            points.append(pick(regions[int(rng.integers(len(regions)))], rng))
+        return points[:self.max_num_points]
 
     def _negative_points(self, obj: np.ndarray, valid: np.ndarray, others: np.ndarray,
                          rng: np.random.Generator) -> list[tuple[int, int]]:
@@ -106,6 +136,7 @@ class MultiPointSampler:
     def _layout(self, positives: list[tuple[int, int]], negatives: list[tuple[int, int]],
                 rng: np.random.Generator) -> np.ndarray:
         """(2P, 3) float32 points; the first positive gets order 0, the rest a random order 1..n-1."""
+        negatives = negatives[:self.max_num_points]
         p = self.max_num_points
         points = np.full((2 * p, 3), EMPTY, dtype=np.float32)
         rest = positives[1:] + negatives

@@ -3,6 +3,12 @@
 `train(cfg, out_dir)` runs stage 1 (coarse) or stage 2 (fine) alone or under `torchrun` (one process per device;
 the process group is initialised only when WORLD_SIZE > 1: NCCL on CUDA, gloo on CPU). Rank 0 logs and writes
 the run folder: `config.yaml`, `metrics.csv` (one row per epoch), `checkpoints/{last,best,epoch_NNN}.pt`.
+
+Validation is evaluation: after each epoch the network (stage 1: alone, as `SingleNetPredictor`, the whole image at
+`coarse_size` and RITM's zoom-in; stage 2: the cascade as `CascadePredictor`) is wrapped in the same predictor that
+`python -m iseg.evaluate` builds from its checkpoint, with the checkpoint's input sizes, no flip, and run through
+`iseg.evaluation.evaluate` for `val_clicks` clicks on the held-out samples. metrics.csv gets NoC@85/90 and mIoU@k;
+`best.pt` is the epoch with the best `val_score` (mean mIoU over clicks 1..5, `iseg.protocol.SCORE_CLICKS`).
 """
 
 from __future__ import annotations
@@ -23,16 +29,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from iseg.clicks import Clicker
-from iseg.data import Sample
-from iseg.metrics import iou
+from iseg.evaluation import evaluate
+from iseg.inference import CascadePredictor, SingleNetPredictor
+from iseg.metrics import noc
 from iseg.models import build_model, load_checkpoint, load_model, model_payload, save_checkpoint
 from iseg.training.cascade import cascade, crop, paste
 from iseg.training.config import TrainConfig, atomic_write_text
-from iseg.training.data import MixSampler, build_data, worker_init
-from iseg.training.iterative import THRESHOLD, add_error_clicks
+from iseg.training.data import MixSampler, SampleList, build_data, worker_init
+from iseg.training.iterative import add_error_clicks
 from iseg.training.losses import instance_loss, normalized_focal_loss
-from iseg.training.points_sampler import clicks_to_points
 
 
 @dataclass
@@ -89,6 +94,8 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
         raise FileExistsError(f"{out} already holds a run ({ckpt_dir / 'last.pt'}); pass --resume or another --out")
     if cfg.batch_size % env.world_size:
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {env.world_size} processes")
+    if cfg.stage == "fine" and not cfg.coarse_checkpoint:
+        raise ValueError("stage 'fine' needs coarse_checkpoint (python -m iseg.train fine --coarse PATH)")
     seed_everything(cfg.seed)
 
     train_set, weights, val_samples = build_data(cfg)
@@ -128,7 +135,7 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
         if progress:
             tqdm.write(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
         write_metrics(out / "metrics.csv", rows)
-        score = row.get(f"val_miou@{cfg.val_clicks}", -loss)
+        score = row.get("val_score", -loss)
         is_best = score > best
         best = max(best, score)
         payload = checkpoint_payload(net, cfg, epoch, best, optimizer, scheduler)
@@ -152,13 +159,15 @@ def train_epoch(model, net, coarse, loader: DataLoader, optimizer, cfg: TrainCon
         image = batch["image"].to(env.device).float() / 255
         gt = batch["mask"].to(env.device).float()
         points = batch["points"].to(env.device)
+        single = batch["single"].to(env.device)
         # every random choice of a step is a function of (seed, epoch, step, rank): the same with any number of
         # data workers and after a resume; the number of extra clicks is the same on every rank
         extra = int(np.random.default_rng([cfg.seed, epoch, step]).integers(cfg.max_iterative_clicks + 1))
         click_rng = np.random.default_rng([cfg.seed, epoch, step, env.rank])
         torch.manual_seed(int(click_rng.integers(2**62)))
-        points, prev = iterative_clicks(net, coarse, image, gt, points, extra, click_rng, cfg)
-        loss = batch_loss(model, coarse, image, gt, points, prev, cfg)
+        points, prev = iterative_clicks(net, coarse, image, gt, points, single, extra, click_rng, cfg)
+        with autocast(env.device, cfg.amp):
+            loss = batch_loss(model, coarse, image, gt, points, prev, cfg)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -173,64 +182,72 @@ def train_epoch(model, net, coarse, loader: DataLoader, optimizer, cfg: TrainCon
     return float(mean)
 
 
+def autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    """bf16 autocast on `device` when enabled (losses are computed in fp32 by `iseg.training.losses`)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 def batch_loss(model, coarse, image, gt, points, prev, cfg: TrainConfig) -> torch.Tensor:
     """Stage 1: NFL + aux BCE of the network on the full sample. Stage 2: NFL of the fine network on the
     intention crop of the frozen coarse network's output."""
     if coarse is None:
         return instance_loss(model(image, points, prev), gt, cfg.aux_loss_weight)
-    result = cascade(coarse, model, image, points, prev, tuple(cfg.crop_size), cfg.aspect)
+    result = cascade(coarse, model, image, points, prev, tuple(cfg.crop_size), cfg.aspect, cfg.coarse_size)
     gt_crop = crop(gt, result["boxes"], result["size"], "nearest")
     return normalized_focal_loss(result["outputs"]["instances"], gt_crop)
 
 
-def predict(net, coarse, image, points, prev, cfg: TrainConfig, fixed_crop: bool = True) -> torch.Tensor:
-    """(B, 1, H, W) probability of the network (stage 1) or of the whole cascade pasted back (stage 2).
-    fixed_crop: stage-2 crops at the training crop size and aspect; else long side = max(crop_size)."""
+def predict(net, coarse, image, points, prev, cfg: TrainConfig) -> torch.Tensor:
+    """(B, 1, H, W) probability of the network (stage 1) or of the whole cascade pasted back (stage 2), with
+    stage-2 crops at the training crop size and aspect."""
     if coarse is None:
         return torch.sigmoid(net(image, points, prev)["instances"])
-    if fixed_crop:
-        result = cascade(coarse, net, image, points, prev, tuple(cfg.crop_size), cfg.aspect)
-    else:
-        result = cascade(coarse, net, image, points, prev, None, None, long_side=max(cfg.crop_size))
-    return paste(torch.sigmoid(result["outputs"]["instances"]), result["boxes"], tuple(image.shape[-2:]))
+    result = cascade(coarse, net, image, points, prev, tuple(cfg.crop_size), cfg.aspect, cfg.coarse_size)
+    return paste(torch.sigmoid(result["outputs"]["instances"].float()), result["boxes"], tuple(image.shape[-2:]))
 
 
-def iterative_clicks(net, coarse, image, gt, points, count: int, rng: np.random.Generator,
+def iterative_clicks(net, coarse, image, gt, points, single: torch.Tensor, count: int, rng: np.random.Generator,
                      cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Add `count` error clicks, each from a no-gradient eval-mode prediction fed back as the previous mask.
+    """Add `count` error clicks, each from a no-gradient eval-mode prediction fed back as the previous mask, to
+    every sample but the one-click ones (`single`, (B,) bool), which keep their click and an empty previous mask.
     Returns (points, prev mask (B, 1, H, W))."""
     prev = torch.zeros_like(gt)
-    if count == 0:
+    if count == 0 or bool(single.all()):
         return points, prev
     net.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast(image.device, cfg.amp):
         for _ in range(count):
-            prev = predict(net, coarse, image, points, prev, cfg)
-            points = add_error_clicks(prev, gt, points, rng)
+            prev = predict(net, coarse, image, points, prev, cfg).float()
+            points = torch.where(single[:, None, None], points, add_error_clicks(prev, gt, points, rng))
     net.train()
-    return points, prev
+    return points, prev * ~single[:, None, None, None]
 
 
-def validate(net, coarse, samples: list[Sample], cfg: TrainConfig, device: torch.device) -> dict[str, float]:
-    """mIoU after 1..val_clicks clicks of the evaluation click simulation on the held-out samples
-    (full cascade in stage 2, no flip, no zoom-in in stage 1)."""
+def validation_predictor(net, coarse, cfg: TrainConfig, device: torch.device):
+    """The predictor `python -m iseg.evaluate` builds from this stage's checkpoint, flip off."""
+    if coarse is None:
+        return SingleNetPredictor(net, flip=False, target_size=cfg.fine_size, device=device,
+                                  image_size=cfg.coarse_size)
+    return CascadePredictor(coarse, net, flip=False, target_size=cfg.fine_size, device=device,
+                            coarse_size=cfg.coarse_size)
+
+
+def validate(net, coarse, samples: SampleList, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+    """Protocol metrics of the stage's predictor on the held-out samples: val_noc@85/90, val_miou@1..val_clicks
+    and val_score (the checkpoint-choice metric); {} without validation samples."""
     if not samples:
         return {}
-    net.eval()
-    ious = np.zeros((len(samples), cfg.val_clicks))
-    with torch.no_grad():
-        for s, sample in enumerate(samples):
-            image = torch.from_numpy(sample.image).permute(2, 0, 1)[None].float().to(device) / 255
-            prev = torch.zeros((1, 1, *sample.mask.shape), device=device)
-            clicker, pred = Clicker(sample.mask), np.zeros(sample.mask.shape, bool)
-            for k in range(cfg.val_clicks):
-                clicker.make_next_click(pred)
-                points = torch.from_numpy(clicks_to_points(clicker.clicks, cfg.max_num_points))[None].to(device)
-                prev = predict(net, coarse, image, points, prev, cfg, fixed_crop=False)
-                pred = prev[0, 0].cpu().numpy() > THRESHOLD
-                ious[s, k] = iou(sample.mask, pred)
-    net.train()
-    return {f"val_miou@{k + 1}": round(float(ious[:, k].mean()), 5) for k in range(cfg.val_clicks)}
+    predictor = validation_predictor(net, coarse, cfg, device)
+    result = evaluate(predictor, samples, max_clicks=cfg.val_clicks, stop_early=False, progress=False)
+    row = {f"val_noc@{t}": round(result_noc(result, t / 100), 4) for t in (85, 90)}
+    row.update({f"val_miou@{k + 1}": round(float(v), 5) for k, v in enumerate(result.curve())})
+    row["val_score"] = round(result.score(), 5)
+    return row
+
+
+def result_noc(result, threshold: float) -> float:
+    """Mean NoC at `threshold` of an EvaluationResult (max_clicks counts as not reached)."""
+    return noc(result.ious, threshold, result.max_clicks)[0]
 
 
 def build_networks(cfg: TrainConfig, device: torch.device):
@@ -251,10 +268,7 @@ def build_networks(cfg: TrainConfig, device: torch.device):
 def param_groups(net, lr: float, backbone_mult: float) -> list[dict]:
     """The network's optimiser groups (ISModel.param_groups: backbone and attention vs click encoder and heads)
     with the backbone group at lr x backbone_mult; the heads' group comes last (metrics.csv logs its lr)."""
-    groups = net.param_groups(lr)
-    for group in groups:
-        group["lr"] = lr * backbone_mult if group.get("name") == "backbone" else lr
-    return groups
+    return net.param_groups(lr, backbone_mult)
 
 
 def make_scheduler(optimizer, cfg: TrainConfig):
@@ -295,7 +309,7 @@ def set_rng_state(state: dict) -> None:
 def checkpoint_payload(net, cfg: TrainConfig, epoch: int, best: float, optimizer, scheduler) -> dict:
     """The model checkpoint of design.md plus the training state."""
     return model_payload(net, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), epoch=epoch,
-                         best=best, rng=rng_state(), train_config=cfg.to_dict())
+                         best=best, rng=rng_state(), train_config=cfg.to_dict(), input_sizes=cfg.input_sizes)
 
 
 def restore(path: Path, net, optimizer, scheduler, metrics_path: Path) -> tuple[int, float, list[dict]]:
