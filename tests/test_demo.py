@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import re
+import threading
 from datetime import datetime, timezone
 
 import cv2
@@ -265,3 +268,232 @@ def test_cascade_steps_keep_the_intention_of_their_click():
     assert controller.intention is first
     assert first.roi.contains(Click(30, 40, True)) and first.roi.area < IMAGE.shape[0] * IMAGE.shape[1]
     assert ClickController(DiskPredictor(), IMAGE).intention is None
+
+
+# ---- the widget, driven without a browser ---------------------------------------------------------------
+
+widgets = pytest.importorskip("ipywidgets")
+from iseg.demo.widget import ClickDemo, make_demo  # noqa: E402
+
+
+def click_event(x, y, kind="click", shift=False):
+    """The dict ipyevents sends for a click at (x, y) in the displayed frame's pixels."""
+    return {"type": kind, "button": 2 if kind == "contextmenu" else 0, "dataX": x, "dataY": y,
+            "shiftKey": shift, "ctrlKey": False, "altKey": False}
+
+
+def key_event(key):
+    return {"type": "keydown", "key": key, "shiftKey": False, "ctrlKey": False, "altKey": False}
+
+
+def frame_of(demo):
+    """(h, w, 3) BGR of the JPEG frame currently shown."""
+    return cv2.imdecode(np.frombuffer(demo.image.value, np.uint8), cv2.IMREAD_COLOR)
+
+
+def changed_share(a, b):
+    """Share of pixels that differ clearly between two frames."""
+    return (np.abs(a.astype(np.int16) - b).max(axis=2) > 20).mean()
+
+
+def clicked(demo, *events):
+    """Send events and wait for the model's frame."""
+    for event in events:
+        demo.handle_event(event)
+    demo.wait()
+
+
+@pytest.fixture
+def demo(tmp_path):
+    samples = [Sample(make_image(), disk((60, 80), 30, 40).astype(np.int8), "toy/0"),
+               Sample(make_image(40, 50), np.zeros((40, 50), np.int8), "toy/1")]
+    return ClickDemo(DiskPredictor(), samples, save_dir=tmp_path)
+
+
+def test_events_become_positive_and_negative_clicks(demo):
+    assert "toy/0" in demo.status.value and "0 clicks" in demo.status.value
+    clicked(demo, click_event(40, 30), click_event(70, 10, kind="contextmenu"), click_event(5, 50, shift=True))
+    assert demo.controller.clicks == [Click(30, 40, True), Click(10, 70, False), Click(50, 5, False)]
+    assert "3 clicks" in demo.status.value and "IoU 1.000" in demo.status.value
+    assert "s/click" in demo.status.value
+    assert "iseg-status" in demo.status._dom_classes and "iseg-image" in demo.image._dom_classes
+    assert demo.events.watched_events == ["click", "contextmenu", "keydown"] and demo.events.prevent_default_action
+
+
+class GatedDiskPredictor(DiskPredictor):
+    """DiskPredictor whose predictions wait until the test opens the gate."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = threading.Event()
+
+    def predict(self, clicks, prev_prob):
+        assert self.gate.wait(30), "the test never opened the gate"
+        return super().predict(clicks, prev_prob)
+
+
+def test_the_marker_and_the_busy_sign_come_before_the_mask():
+    predictor = GatedDiskPredictor()
+    demo = ClickDemo(predictor)
+    demo.load(make_image(120, 160), name="toy")
+    before = frame_of(demo)
+    assert "iseg-busy" not in demo.frame._dom_classes
+    for x in (40, 60, 80):
+        assert demo.handle_event(click_event(x, 60))  # returns while the model waits
+    marked = frame_of(demo)
+    assert "iseg-busy" in demo.frame._dom_classes and "3 clicks queued" in demo.status.value
+    assert demo.controller.clicks == [] and len(demo.controller.pending) == 3
+    assert 0 < changed_share(marked, before) < 0.1  # three markers, no mask yet
+    predictor.gate.set()
+    demo.wait()
+    assert "iseg-busy" not in demo.frame._dom_classes and "queued" not in demo.status.value
+    assert [c.col for c in demo.controller.clicks] == [40, 60, 80]
+    assert changed_share(frame_of(demo), before) > changed_share(marked, before)
+
+
+def test_frames_are_never_upscaled_and_the_image_keeps_its_size(demo):
+    assert frame_of(demo).shape == (60, 80, 3) and demo.image.layout.width == "80px"
+    demo.load(make_image(1000, 1600), name="big")
+    height, width = frame_of(demo).shape[:2]
+    assert height <= demo.max_height and width <= demo.max_width and demo.image.layout.width == f"{width}px"
+    clicked(demo, click_event(width / 2, height / 2))
+    assert demo.controller.clicks == [Click(500, 800, True)]
+    assert not demo.handle_event(click_event(width, 10))  # just right of the frame
+    assert len(demo.controller.clicks) == 1 and "outside the image" in demo.status.value
+
+
+def test_buttons_fire_undo_reset_and_save_and_the_status_follows(demo, tmp_path):
+    clicked(demo, click_event(40, 30))
+    first_seconds = demo.controller.last_click_seconds
+    clicked(demo, click_event(10, 10, kind="contextmenu"))
+    demo.controller._steps[-1] = demo.controller._steps[-1].__class__(
+        **{**vars(demo.controller._steps[-1]), "seconds": 42.0})
+    demo.undo_button.click()
+    assert demo.controller.clicks == [Click(30, 40, True)] and "1 click |" in demo.status.value
+    assert "42.00 s/click" not in demo.status.value and f"{first_seconds:.2f} s/click" in demo.status.value
+    demo.save_button.click()
+    saved = cv2.imread(str(tmp_path / "toy_0_mask.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(saved == 255, demo.controller.mask)
+    assert "Saved" in demo.status.value
+    demo.reset_button.click()
+    assert demo.controller.clicks == [] and "0 clicks" in demo.status.value and "s/click" not in demo.status.value
+
+
+def test_keyboard_shortcuts(demo, tmp_path):
+    clicked(demo, click_event(40, 30), click_event(10, 10, kind="contextmenu"))
+    demo.handle_event(key_event("z"))
+    assert len(demo.controller.clicks) == 1
+    demo.handle_event(key_event("s"))
+    assert (tmp_path / "toy_0_mask.png").is_file()
+    demo.handle_event(key_event("o"))
+    assert demo.outline_only.value
+    demo.handle_event(key_event("i"))
+    assert demo.intention.value
+    demo.handle_event(key_event("r"))
+    assert demo.controller.clicks == []
+    demo.handle_event(key_event("q"))  # not a shortcut: nothing happens
+    for key in ("Z", "Backspace", "R", "S", "O", "I"):
+        assert key in demo.help.value.replace("<b>", "").replace("</b>", "") or key.upper() in demo.help.value
+
+
+def test_download_link_carries_the_mask_png(demo):
+    clicked(demo, click_event(40, 30))
+    match = re.search(r'download="([^"]+)" href="data:image/png;base64,([^"]+)"', demo.download.value)
+    assert match and match.group(1) == "toy_0_mask.png"
+    decoded = cv2.imdecode(np.frombuffer(base64.b64decode(match.group(2)), np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(decoded == 255, demo.controller.mask)
+
+
+def test_style_controls_redraw_the_frame(demo):
+    clicked(demo, click_event(40, 30))
+    filled = frame_of(demo)
+    demo.opacity.value = 0.0
+    assert changed_share(frame_of(demo), filled) > 0
+    demo.opacity.value = 0.6
+    demo.outline_only.value = True
+    inside = frame_of(demo)[36, 44].astype(int)  # in the mask, beside the marker: the image shows through
+    assert np.abs(inside - 128).max() < 20  # JPEG noise only
+    demo.outline_only.value = False
+    assert np.abs(frame_of(demo)[36, 44].astype(int) - 128).max() > 30
+
+
+def test_intention_toggle_without_a_coarse_network_says_so(demo):
+    clicked(demo, click_event(40, 30))
+    demo.intention.value = True
+    assert "no intention view" in demo.status.value
+
+
+def test_intention_toggle_draws_the_cascade_intention():
+    demo = ClickDemo(real_predictor("cascade"))
+    demo.load(IMAGE, name="noise")
+    clicked(demo, click_event(100, 60))
+    plain = frame_of(demo)
+    demo.intention.value = True
+    shown = frame_of(demo)
+    roi = demo.controller.intention.roi
+    assert "intention: coarse mask" in demo.status.value and f"zoom-in box {roi.width}x{roi.height}" in demo.status.value
+    assert changed_share(shown, plain) > 0.2  # outside the zoom-in box is dimmed
+    demo.intention.value = False
+    np.testing.assert_array_equal(frame_of(demo), plain)
+
+
+def test_upload_tooltip_and_controls_are_labelled(demo):
+    assert demo.upload.tooltip and "image" in demo.upload.tooltip
+    assert all(b.tooltip for b in (demo.undo_button, demo.reset_button, demo.save_button, demo.intention))
+
+
+def test_picking_a_sample_loads_it_with_its_gt(demo):
+    clicked(demo, click_event(40, 30))
+    demo.picker.value = 1
+    assert demo.controller.clicks == [] and demo.controller.image.shape == (40, 50, 3)
+    assert demo.image_name == "toy/1" and frame_of(demo).shape == (40, 50, 3)
+    clicked(demo, click_event(25, 20))
+    assert "IoU 0.000" in demo.status.value
+
+
+def upload(demo, name, content):
+    """Simulate the FileUpload widget receiving one file."""
+    demo.upload.value = ({"name": name, "type": "", "size": len(content), "content": memoryview(content),
+                          "last_modified": datetime.now(timezone.utc)},)
+
+
+def test_uploading_a_non_image_shows_a_message(demo):
+    upload(demo, "notes.txt", b"not an image at all")
+    assert "Upload ignored" in demo.status.value and "&#x27;notes.txt&#x27; is not an image file" in demo.status.value
+    assert demo.image_name == "toy/0" and demo.controller.image.shape == (60, 80, 3)
+
+
+def test_uploading_an_image_shows_it_without_gt(demo):
+    ok, jpeg = cv2.imencode(".jpg", make_image(30, 20))
+    upload(demo, "my photo.jpg", jpeg.tobytes())
+    assert demo.controller.image.shape == (30, 20, 3) and demo.controller.gt_mask is None
+    assert demo.picker.value is None and demo.image_name == "my photo" and demo.upload.value == ()
+    clicked(demo, click_event(10, 10))
+    assert "1 click" in demo.status.value and "IoU" not in demo.status.value
+
+
+def test_a_failing_model_is_reported_in_the_status():
+    demo = ClickDemo(FailingPredictor())
+    demo.load(make_image(), name="toy")
+    clicked(demo, click_event(10, 10), click_event(20, 20))
+    assert "Prediction failed" in demo.status.value and "model exploded" in demo.status.value
+    assert "iseg-busy" not in demo.frame._dom_classes and len(demo.controller.clicks) == 1
+
+
+def test_make_demo_falls_back_to_grabcut_without_default_weights(monkeypatch, capsys):
+    import iseg.predictor
+
+    seen = {}
+
+    def fake_load(spec, **kw):
+        seen[spec] = kw
+        if spec != "grabcut":
+            raise FileNotFoundError(f"{spec}: no such weights")
+        return DiskPredictor()
+
+    monkeypatch.setattr(iseg.predictor, "load_predictor", fake_load)
+    demo = make_demo("default", dataset=None)
+    assert isinstance(demo.controller.predictor, DiskPredictor) and seen["default"]["flip"] is False
+    assert "using the GrabCut baseline" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError):
+        make_demo("missing.pt", dataset=None)
