@@ -337,16 +337,16 @@ def test_the_marker_and_the_busy_sign_come_before_the_mask():
     demo = ClickDemo(predictor)
     demo.load(make_image(120, 160), name="toy")
     before = frame_of(demo)
-    assert "iseg-busy" not in demo.frame._dom_classes
+    assert "iseg-busy" not in demo.image._dom_classes
     for x in (40, 60, 80):
         assert demo.handle_event(click_event(x, 60))  # returns while the model waits
     marked = frame_of(demo)
-    assert "iseg-busy" in demo.frame._dom_classes and "3 clicks queued" in demo.status.value
+    assert "iseg-busy" in demo.image._dom_classes and "3 clicks queued" in demo.status.value
     assert demo.controller.clicks == [] and len(demo.controller.pending) == 3
     assert 0 < changed_share(marked, before) < 0.1  # three markers, no mask yet
     predictor.gate.set()
     demo.wait()
-    assert "iseg-busy" not in demo.frame._dom_classes and "queued" not in demo.status.value
+    assert "iseg-busy" not in demo.image._dom_classes and "queued" not in demo.status.value
     assert [c.col for c in demo.controller.clicks] == [40, 60, 80]
     assert changed_share(frame_of(demo), before) > changed_share(marked, before)
 
@@ -431,7 +431,8 @@ def test_intention_toggle_draws_the_cascade_intention():
     demo.intention.value = True
     shown = frame_of(demo)
     roi = demo.controller.intention.roi
-    assert "intention: coarse mask" in demo.status.value and f"zoom-in box {roi.width}x{roi.height}" in demo.status.value
+    assert "intention: coarse mask" in demo.status.value
+    assert f"zoom-in box {roi.width}x{roi.height}" in demo.status.value
     assert changed_share(shown, plain) > 0.2  # outside the zoom-in box is dimmed
     demo.intention.value = False
     np.testing.assert_array_equal(frame_of(demo), plain)
@@ -477,7 +478,7 @@ def test_a_failing_model_is_reported_in_the_status():
     demo.load(make_image(), name="toy")
     clicked(demo, click_event(10, 10), click_event(20, 20))
     assert "Prediction failed" in demo.status.value and "model exploded" in demo.status.value
-    assert "iseg-busy" not in demo.frame._dom_classes and len(demo.controller.clicks) == 1
+    assert "iseg-busy" not in demo.image._dom_classes and len(demo.controller.clicks) == 1
 
 
 def test_make_demo_falls_back_to_grabcut_without_default_weights(monkeypatch, capsys):

@@ -30,10 +30,11 @@ HELP = ("<b>Left click</b>: object &nbsp; <b>Right click</b> or <b>Shift + click
 # The frame is never stretched (a VBox would stretch it to the cell's width); a crosshair to aim; while the model
 # runs, a "working" badge on the image and an amber border.
 CSS = """<style>
-.iseg-demo .iseg-image { cursor: crosshair; max-width: 100%; height: auto; object-fit: contain; }
-.iseg-demo .iseg-frame { position: relative; align-self: flex-start; border: 3px solid transparent; }
-.iseg-demo .iseg-frame.iseg-busy { border-color: #ffb000; }
-.iseg-demo .iseg-frame.iseg-busy::after { content: "working\\2026"; position: absolute; top: 6px; left: 6px;
+.iseg-demo .iseg-image { cursor: crosshair; max-width: 100%; height: auto; object-fit: contain;
+  outline: 3px solid transparent; outline-offset: -3px; }
+.iseg-demo .iseg-image.iseg-busy { outline-color: #ffb000; }
+.iseg-demo .iseg-frame { position: relative; align-self: flex-start; }
+.iseg-demo .iseg-frame:has(> .iseg-busy)::after { content: "working\\2026"; position: absolute; top: 6px; left: 6px;
   padding: 1px 8px; border-radius: 3px; background: rgba(0, 0, 0, 0.7); color: #ffd24d; font: 600 12px sans-serif;
   pointer-events: none; }
 .iseg-demo .iseg-status { white-space: normal; overflow-wrap: anywhere; line-height: 1.35; }
@@ -272,14 +273,15 @@ class ClickDemo(widgets.VBox):
         with self._frame_lock:
             self.message = message
             busy = bool(self.controller.image is not None and self.controller.pending)
-            if self.renderer is not None and self.controller.image is not None:
-                self.image.value = encode_jpeg(self.renderer.render(self.controller.snapshot(), self.style))
-                if not busy:
-                    self._update_download()
-            if busy:
-                self.frame.add_class("iseg-busy")
-            else:
-                self.frame.remove_class("iseg-busy")
+            with self.image.hold_sync():  # one message: the browser shows the frame and its busy sign together
+                if self.renderer is not None and self.controller.image is not None:
+                    self.image.value = encode_jpeg(self.renderer.render(self.controller.snapshot(), self.style))
+                if busy:
+                    self.image.add_class("iseg-busy")
+                else:
+                    self.image.remove_class("iseg-busy")
+            if not busy and self.controller.image is not None:
+                self._update_download()
             text = " | ".join(p for p in (self.status_text(), self.message) if p)
             self.status.value = html.escape(text)
 
