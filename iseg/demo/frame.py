@@ -16,11 +16,11 @@ from iseg.demo.controller import MASK_THRESHOLD, Snapshot
 from iseg.inference.transforms import Roi
 from iseg.visualize import MASK_COLOR, NEGATIVE_COLOR, POSITIVE_COLOR
 
-# Display limits: images are never upscaled, and the largest frame leaves room for the demo's two rows of controls
-# and its status above the image, and the shortcut line below it, in a 1400 x 900 browser window (JupyterLab's
-# own bars included). A portrait photo is limited by the height, a landscape one by the width.
-MAX_WIDTH = 800
-MAX_HEIGHT = 480
+# Display limits: images are never upscaled, and the largest frame fits beside the demo's 300 px control panel in
+# a 1400 x 900 browser window with JupyterLab's file browser open, below the notebook's title and parameters. A
+# portrait photo is limited by the height, a landscape one by the width.
+MAX_WIDTH = 640
+MAX_HEIGHT = 420
 JPEG_QUALITY = 90
 MARKER_RADIUS = 5
 INTENTION_COLOR = (255, 160, 0)

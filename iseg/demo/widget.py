@@ -24,21 +24,26 @@ RESET_KEYS = ("r", "R")
 SAVE_KEYS = ("s", "S")
 INTENTION_KEYS = ("i", "I")
 OUTLINE_KEYS = ("o", "O")
-HELP = ("<b>Left click</b>: object &nbsp; <b>Right click</b> or <b>Shift + click</b>: background &nbsp;|&nbsp; "
-        "keys with the pointer on the image: <b>Z</b> or <b>Backspace</b> undo, <b>R</b> reset, <b>S</b> save, "
-        "<b>O</b> outline only, <b>I</b> IFPN intention")
+PANEL_WIDTH = 300
+HELP = ("<b>Left click</b>: object. <b>Right click</b> or <b>Shift + click</b>: background.<br>"
+        "Keys, with the pointer on the image: <b>Z</b> or <b>Backspace</b> undo, <b>R</b> reset, <b>S</b> save, "
+        "<b>O</b> outline only, <b>I</b> IFPN intention.")
 # The frame is never stretched (a VBox would stretch it to the cell's width); a crosshair to aim; while the model
 # runs, a "working" badge on the image and an amber border.
 CSS = """<style>
 .iseg-demo .iseg-image { cursor: crosshair; max-width: 100%; height: auto; object-fit: contain;
   outline: 3px solid transparent; outline-offset: -3px; }
 .iseg-demo .iseg-image.iseg-busy { outline-color: #ffb000; }
-.iseg-demo .iseg-frame { position: relative; align-self: flex-start; }
+.iseg-demo .iseg-frame { position: relative; align-self: flex-start; margin-right: 12px; }
 .iseg-demo .iseg-frame:has(> .iseg-busy)::after { content: "working\\2026"; position: absolute; top: 6px; left: 6px;
   padding: 1px 8px; border-radius: 3px; background: rgba(0, 0, 0, 0.7); color: #ffd24d; font: 600 12px sans-serif;
   pointer-events: none; }
-.iseg-demo .iseg-status { white-space: normal; overflow-wrap: anywhere; line-height: 1.35; }
-.iseg-demo .iseg-help { color: var(--jp-ui-font-color2, #666); font-size: 12px; line-height: 1.3; }
+.iseg-demo .iseg-panel > * { max-width: 100%; }
+.iseg-demo .iseg-status, .iseg-demo .iseg-status * { white-space: normal; overflow-wrap: anywhere;
+  line-height: 1.4; }
+.iseg-demo .iseg-status { margin: 6px 0; }
+.iseg-demo .iseg-help, .iseg-demo .iseg-help * { color: var(--jp-ui-font-color2, #666); font-size: 12px;
+  line-height: 1.4; }
 .iseg-demo a.iseg-download { display: inline-block; padding: 0 10px; line-height: 28px; height: 28px;
   border-radius: 2px; background: var(--jp-layout-color2, #eee); color: var(--jp-ui-font-color1, #000);
   text-decoration: none; font-size: 13px; }
@@ -58,7 +63,7 @@ def compact(widget: widgets.Widget) -> widgets.Widget:
     return widget
 
 
-class ClickDemo(widgets.VBox):
+class ClickDemo(widgets.HBox):
     """Pick an image (dataset sample or upload), click on it, see the mask; undo, reset, save, download.
 
     Left click adds a positive click, right click (or shift + click) a negative one. A click's marker is drawn at
@@ -117,16 +122,16 @@ class ClickDemo(widgets.VBox):
         for control in (self.opacity, self.outline_only, self.intention):
             control.observe(lambda _: self._show(self.message), names="value")
 
-        super().__init__([
-            widgets.HTML(CSS),
-            widgets.HBox([self.picker, self.upload, self.undo_button, self.reset_button, self.save_button,
-                          self.download], layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
-            widgets.HBox([self.opacity, self.outline_only, self.intention],
-                         layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
-            self.status,
-            self.frame,
-            self.help,
-        ])
+        row = widgets.Layout(flex_flow="row wrap", align_items="center")
+        panel = widgets.VBox([
+            widgets.HTML(CSS), self.picker, self.upload,
+            widgets.HBox([self.undo_button, self.reset_button, self.save_button], layout=row),
+            self.download, self.opacity, widgets.HBox([self.outline_only, self.intention], layout=row),
+            self.status, self.help,
+        ], layout=widgets.Layout(width=f"{PANEL_WIDTH}px", flex="0 0 auto"))
+        panel.add_class("iseg-panel")
+        super().__init__([self.frame, panel],
+                         layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.add_class("iseg-demo")
         if self.samples:
             self.picker.value = 0
@@ -290,7 +295,7 @@ class ClickDemo(widgets.VBox):
         data = base64.b64encode(self.controller.mask_png()).decode("ascii")
         self.download.value = (f'<a class="iseg-download" download="{html.escape(mask_name(self.image_name))}" '
                                f'href="data:image/png;base64,{data}" title="Download the mask as a 0/255 PNG">'
-                               "&#x2B73; Download mask</a>")
+                               '<i class="fa fa-download"></i> Download mask</a>')
 
 
 def make_demo(predictor: str = "default", dataset: str | None = "GrabCut", n_samples: int = 10,
