@@ -431,7 +431,7 @@ def test_intention_toggle_draws_the_cascade_intention():
     demo.intention.value = True
     shown = frame_of(demo)
     roi = demo.controller.intention.roi
-    assert "intention: coarse mask" in demo.status.value
+    assert "orange: coarse mask" in demo.status.value
     assert f"zoom-in box {roi.width}x{roi.height}" in demo.status.value
     assert changed_share(shown, plain) > 0.2  # outside the zoom-in box is dimmed
     demo.intention.value = False

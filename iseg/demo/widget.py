@@ -19,7 +19,7 @@ from iseg.demo.frame import MAX_HEIGHT, MAX_WIDTH, FrameRenderer, FrameStyle, di
 from iseg.demo.worker import PredictionWorker
 
 DEFAULT_SAVE_DIR = Path(__file__).resolve().parents[2] / "runs" / "demo"
-UNDO_KEYS = ("z", "Z", "u", "U", "Backspace")
+UNDO_KEYS = ("z", "Z", "Backspace")
 RESET_KEYS = ("r", "R")
 SAVE_KEYS = ("s", "S")
 INTENTION_KEYS = ("i", "I")
@@ -28,8 +28,8 @@ PANEL_WIDTH = 300
 HELP = ("<b>Left click</b>: object. <b>Right click</b> or <b>Shift + click</b>: background.<br>"
         "Keys, with the pointer on the image: <b>Z</b> or <b>Backspace</b> undo, <b>R</b> reset, <b>S</b> save, "
         "<b>O</b> outline only, <b>I</b> IFPN intention.")
-# The frame is never stretched (a VBox would stretch it to the cell's width); a crosshair to aim; while the model
-# runs, a "working" badge on the image and an amber border.
+# The frame keeps its size (a flex box would stretch it to the cell's width); a crosshair to aim; while the model
+# runs, a "working" badge on the image and an amber border. Status and help wrap in the 300 px panel.
 CSS = """<style>
 .iseg-demo .iseg-image { cursor: crosshair; max-width: 100%; height: auto; object-fit: contain;
   outline: 3px solid transparent; outline-offset: -3px; }
@@ -270,8 +270,8 @@ class ClickDemo(widgets.HBox):
             return "no intention view: this predictor has no coarse network"
         roi = state.intention.roi
         coarse = float((state.intention.coarse > 0.5).mean())
-        box = "" if roi is None else f", zoom-in box {roi.width}x{roi.height} at ({roi.left}, {roi.top})"
-        return f"intention: coarse mask {coarse:.0%} of the image{box}"
+        box = "" if roi is None else f", yellow: zoom-in box {roi.width}x{roi.height} at ({roi.left}, {roi.top})"
+        return f"intention of the last click: orange: coarse mask ({coarse:.0%} of the image){box}"
 
     def _show(self, message: str = "") -> None:
         """Draw the current state: frame, busy sign, status (ending with `message`), download link."""

@@ -221,7 +221,7 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     count = len(frames(page))
     plain = pixels(page, frames(page)[-1])
     page.locator(".iseg-demo button", has_text="IFPN intention").click()
-    status = wait_idle(page, r"intention: coarse mask .* zoom-in box \d+x\d+")
+    status = wait_idle(page, r"orange: coarse mask .* zoom-in box \d+x\d+")
     page.wait_for_function("(n) => window.isegFrames.length > n", arg=count, timeout=CLICK_SECONDS * 1000)
     assert changed(pixels(page, frames(page)[-1]), plain) > 0.1, "the intention view did not change the frame"
     output.screenshot(path=str(tmp_path / "demo_intention.png"))
