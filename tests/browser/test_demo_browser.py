@@ -158,6 +158,8 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     assert natural == [width, height] and abs(boxes["image"]["width"] - width) <= 1  # never upscaled
     assert image.evaluate("(img) => getComputedStyle(img).cursor") == "crosshair"
     assert "Backspace" in parts["shortcuts"].text_content()
+    titles = page.locator(".iseg-demo button").evaluate_all("(buttons) => buttons.map((b) => b.title)")
+    assert len(titles) == 5 and all(t and t != "null" for t in titles), titles  # upload, undo, reset, save, intention
     box = boxes["image"]
 
     def at(row: int, col: int) -> tuple[float, float]:
