@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import statistics
 from pathlib import Path
@@ -34,15 +35,16 @@ KERNEL_READY = """() => {
   return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
 }"""
 
-# Resolves to the status text once it matches `pattern` and the model is idle, or to "ERROR: ..." when a cell
-# printed a traceback.
+# Resolves to the status text once it matches `pattern` and the model is idle (no busy sign on the image, no queued
+# click in the status: the two are separate widgets and may arrive apart), or to "ERROR: ..." when a cell printed a
+# traceback.
 IDLE_STATUS_OR_ERROR = """(pattern) => {
   const errors = [...document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
     .map((e) => e.textContent).filter((t) => /Error|Traceback/.test(t));
   if (errors.length) return 'ERROR: ' + errors.join('\\n');
   const status = document.querySelector('.iseg-status');
   const image = document.querySelector('img.iseg-image');
-  const idle = image && !image.classList.contains('iseg-busy');
+  const idle = image && !image.classList.contains('iseg-busy') && status && !/queued/.test(status.textContent);
   return status && idle && new RegExp(pattern).test(status.textContent) ? status.textContent : false;
 }"""
 
@@ -73,6 +75,11 @@ def wait_idle(page, pattern: str, timeout_s: float = CLICK_SECONDS) -> str:
     if text.startswith("ERROR: "):
         pytest.fail(f"the notebook failed:\n{text[7:]}")
     return text
+
+
+def model_time(status: str) -> float:
+    """The model's seconds for the last click, as the status shows them."""
+    return float(re.search(r"(\d+\.\d+) s/click", status).group(1))
 
 
 def frames(page) -> list[dict]:
@@ -142,7 +149,7 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     page.goto(f"{lab}/lab/tree/{NOTEBOOK}")
     page.wait_for_function(KERNEL_READY, timeout=KERNEL_SECONDS * 1000)
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    wait_idle(page, r"\b0 clicks\b", RUN_SECONDS)
+    wait_idle(page, r"\| 0 clicks\b", RUN_SECONDS)
 
     # The layout right after "Run all": image at its natural size, buttons and status in the window together.
     image = page.locator("img.iseg-image")
@@ -151,7 +158,7 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
              "status": page.locator(".iseg-status"), "shortcuts": page.locator(".iseg-help")}
     boxes = {name: locator.bounding_box() for name, locator in parts.items()}
     visible = page.locator(".jp-NotebookPanel").bounding_box()  # the window less JupyterLab's bars
-    outside = [name for name, box in boxes.items() if not inside(box, visible)]  # asserted at the end, after the figures
+    outside = [name for name, box in boxes.items() if not inside(box, visible)]  # asserted last, after the figures
     page.screenshot(path=str(tmp_path / "window.png"))
     publish(tmp_path / "window.png", "window.png")
     natural = image.evaluate("(img) => [img.naturalWidth, img.naturalHeight]")
@@ -171,7 +178,7 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     # One click: its marker with the busy sign first, then the mask without it.
     first = Clicker(sample.mask).make_next_click(np.zeros_like(sample.mask, dtype=bool))
     page.mouse.click(*at(first.row, first.col))
-    status = wait_idle(page, r"\b1 click\b")
+    status = wait_idle(page, r"\| 1 click\b")
     shown = frames(page)[1:]
     assert shown[0]["busy"] and not shown[-1]["busy"], shown
     marked, masked = pixels(page, shown[0]), pixels(page, shown[-1])
@@ -181,6 +188,7 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     assert changed(masked, before) > 0.005, "the mask overlay did not change the frame"
     click_to_marker = [shown[0]["t"] - presses(page)[-1]]
     click_to_frame = [shown[-1]["t"] - presses(page)[-1]]
+    model_seconds = [model_time(status)]
 
     # A burst: two positive clicks and a negative right click in quick succession are all kept, in order.
     count = len(frames(page))
@@ -188,7 +196,7 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     for row, col in points[::2]:
         page.mouse.click(*at(row, col))
     page.mouse.click(*at(*background_point(sample.mask)), button="right")
-    status = wait_idle(page, r"\b4 clicks\b")
+    status = wait_idle(page, r"\| 4 clicks\b")
     burst = frames(page)[count:]
     assert sum(f["busy"] for f in burst) >= 3 and not burst[-1]["busy"]
     burst_to_frame = burst[-1]["t"] - presses(page)[-1]
@@ -198,7 +206,7 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     for n, (row, col) in enumerate([points[1], *points[::2]], start=5):
         count = len(frames(page))
         page.mouse.click(*at(row + 3, col - 3))
-        wait_idle(page, rf"\b{n} clicks\b")
+        model_seconds.append(model_time(wait_idle(page, rf"\| {n} clicks\b")))
         after = frames(page)[count:]
         click_to_marker.append(after[0]["t"] - presses(page)[-1])
         click_to_frame.append(after[-1]["t"] - presses(page)[-1])
@@ -206,7 +214,7 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     # A keyboard shortcut with the pointer on the image (JupyterLab must not take the key).
     page.mouse.move(*at(height // 2, width // 2))
     page.keyboard.press("z")
-    wait_idle(page, r"\b6 clicks\b")
+    wait_idle(page, r"\| 6 clicks\b")
 
     # The mask's download: a 0/255 PNG of the full image.
     with page.expect_download() as download:
@@ -240,6 +248,7 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
 
     ms = [round(t) for t in click_to_frame]
     timings = {"click_to_marker_ms": [round(t) for t in click_to_marker], "click_to_frame_ms": ms,
+               "model_ms": [round(1000 * t) for t in model_seconds],
                "click_to_frame_median_ms": statistics.median(ms), "burst_last_click_to_frame_ms": round(burst_to_frame),
                "status": status, "window": WINDOW, "layout": boxes, "portrait_layout": portrait,
                "notebook_area": visible}
