@@ -362,6 +362,20 @@ def test_frames_are_never_upscaled_and_the_image_keeps_its_size(demo):
     assert len(demo.controller.clicks) == 1 and "outside the image" in demo.status.value
 
 
+def test_per_image_work_is_done_once_per_image(monkeypatch):
+    demo = ClickDemo(DiskPredictor())
+    demo.load(make_image(1000, 1600), name="big")  # shown at a scale below 1
+    renderer, base, resize, resized = demo.renderer, demo.renderer.base, cv2.resize, []
+    monkeypatch.setattr(cv2, "resize", lambda src, *a, **k: resized.append(src.shape) or resize(src, *a, **k))
+    clicked(demo, click_event(40, 30), click_event(10, 10, kind="contextmenu"))
+    demo.undo()
+    demo.intention.value = True
+    assert resized and all(len(shape) == 2 for shape in resized)  # probability maps only, never the image
+    assert demo.renderer is renderer and demo.renderer.base is base and demo.controller.predictor.images == 1
+    demo.load(make_image(1000, 1600), name="next")
+    assert demo.renderer is not renderer and (1000, 1600, 3) in resized and demo.controller.predictor.images == 2
+
+
 def test_buttons_fire_undo_reset_and_save_and_the_status_follows(demo, tmp_path):
     clicked(demo, click_event(40, 30))
     first_seconds = demo.controller.last_click_seconds

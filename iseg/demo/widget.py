@@ -302,8 +302,8 @@ def make_demo(predictor: str = "default", dataset: str | None = "GrabCut", n_sam
               device: str = "cpu", flip: bool = False, **demo_options) -> ClickDemo:
     """The demo with a predictor from `iseg.predictor.load_predictor(predictor)` and the first `n_samples`.
 
-    `flip` (horizontal-flip averaging) is off by default: it doubles the model's time per click for a small gain
-    in IoU (docs/performance.md), and the demo's first aim is to answer within a fraction of a second.
+    `flip` (horizontal-flip averaging) is off by default: it doubles the model's time per click
+    (docs/performance.md), and the demo's first aim is to answer within a fraction of a second.
     When the shipped default model is unavailable, falls back to the GrabCut baseline with a printed note.
     """
     from iseg.predictor import load_predictor
