@@ -172,6 +172,15 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     def at(row: int, col: int) -> tuple[float, float]:
         return box["x"] + (col + 0.5) * box["width"] / width, box["y"] + (row + 0.5) * box["height"] / height
 
+    # The busy sign as the page draws it: a "working" badge on the image and an amber outline.
+    image.evaluate("(img) => img.classList.add('iseg-busy')")
+    badge = page.locator(".iseg-frame").evaluate("(box) => getComputedStyle(box, '::after').content")
+    outline = image.evaluate("(img) => getComputedStyle(img).outlineColor")
+    page.locator(".iseg-frame").screenshot(path=str(tmp_path / "busy.png"))
+    publish(tmp_path / "busy.png", "busy.png")
+    image.evaluate("(img) => img.classList.remove('iseg-busy')")
+    assert "working" in badge and outline == "rgb(255, 176, 0)", (badge, outline)
+
     page.evaluate(RECORD_FRAMES)
     before = pixels(page, frames(page)[0])
 
