@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import re
+import threading
 from datetime import datetime, timezone
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from iseg.clicks import Click
 from iseg.data.sample import Sample
@@ -122,21 +126,6 @@ def test_iou_against_the_gt_mask():
     assert ClickController(DiskPredictor(), make_image()).iou is None
 
 
-def test_render_draws_overlay_and_clicks(controller):
-    plain = controller.render()
-    np.testing.assert_array_equal(plain, controller.image)
-    controller.add_click(30, 20, True)
-    controller.add_click(30, 60, False)
-    frame = controller.render()
-    assert frame.shape == (60, 80, 3) and frame.dtype == np.uint8
-    red, green, blue = (int(v) for v in frame[30, 20])
-    assert green > red + 50 and green > blue + 50
-    red, green, blue = (int(v) for v in frame[30, 60])
-    assert red > green + 50 and red > blue + 50
-    assert not np.array_equal(frame[30, 27], controller.image[30, 27])  # overlay inside the disk
-    np.testing.assert_array_equal(frame[2, 40], controller.image[2, 40])  # untouched far away
-
-
 def test_save_mask_writes_a_0_255_png(controller, tmp_path):
     controller.add_click(30, 40, True)
     path = controller.save_mask(tmp_path / "out" / "mask.png")
@@ -159,10 +148,132 @@ def test_load_image_bytes_rejects_non_images(data):
         load_image_bytes(data, "notes.txt")
 
 
+def test_queued_clicks_are_predicted_in_order_each_from_the_previous_mask(controller):
+    assert controller.queue_click(30, 20, True) and controller.queue_click(30, 60, True)
+    assert not controller.queue_click(99, 0, True)
+    assert controller.pending == [Click(30, 20, True), Click(30, 60, True)] and controller.clicks == []
+    assert controller.snapshot().prob is None and controller.predictor.calls == []
+    assert controller.predict_next()
+    assert controller.pending == [Click(30, 60, True)] and controller.clicks == [Click(30, 20, True)]
+    assert controller.predict_next() and not controller.predict_next()
+    first, second = controller.predictor.calls
+    assert first[0] == [Click(30, 20, True)] and first[1] is None
+    assert second[0] == [Click(30, 20, True), Click(30, 60, True)] and second[1] is not None
+
+
+def test_undo_drops_a_queued_click_before_a_predicted_one(controller):
+    controller.add_click(30, 20, True)
+    controller.queue_click(30, 60, True)
+    assert controller.undo()
+    assert controller.pending == [] and controller.clicks == [Click(30, 20, True)]
+    assert len(controller.predictor.calls) == 1
+
+
+def test_undo_restores_the_time_of_the_kept_click(controller):
+    controller.add_click(30, 20, True)
+    first = controller.last_click_seconds
+    controller.add_click(30, 60, True)
+    controller._steps[-1] = controller._steps[-1].__class__(**{**vars(controller._steps[-1]), "seconds": 99.0})
+    assert controller.last_click_seconds == 99.0
+    controller.undo()
+    assert controller.last_click_seconds == first
+    controller.undo()
+    assert controller.last_click_seconds is None
+
+
+class FailingPredictor(DiskPredictor):
+    def predict(self, clicks, prev_prob):
+        if len(clicks) == 2:
+            raise RuntimeError("model exploded")
+        return super().predict(clicks, prev_prob)
+
+
+def test_a_failed_prediction_drops_the_queue_and_keeps_the_state():
+    controller = ClickController(FailingPredictor(), make_image())
+    controller.add_click(30, 20, True)
+    for col in (40, 60):
+        controller.queue_click(30, col, True)
+    with pytest.raises(RuntimeError, match="model exploded"):
+        controller.predict_next()
+    assert controller.pending == [] and controller.clicks == [Click(30, 20, True)]
+
+
+def test_mask_png_is_the_mask(controller):
+    controller.add_click(30, 40, True)
+    decoded = cv2.imdecode(np.frombuffer(controller.mask_png(), np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(decoded == 255, controller.mask)
+
+
+# ---- undo stays exact with the real predictors -------------------------------------------------------------
+
+class DiskNet(torch.nn.Module):
+    """A stand-in network for the real predictors: the previous mask, with a disk of 5 px set around each positive
+    click and cleared around each negative one (in the network's own frame: after zoom-in and resizing)."""
+
+    def forward(self, image, points, prev_mask):
+        rows = torch.arange(image.shape[-2])[:, None]
+        cols = torch.arange(image.shape[-1])[None]
+        logits = prev_mask * 16 - 8
+        half = points.shape[1] // 2
+        for b, item in enumerate(points.tolist()):
+            for k, (row, col, _) in enumerate(item):
+                if row >= 0:
+                    logits[b, 0][(rows - row) ** 2 + (cols - col) ** 2 <= 25] = 8.0 if k < half else -8.0
+        return {"instances": logits, "instances_aux": logits}
+
+
+def real_predictor(kind):
+    from iseg.inference import CascadePredictor, SingleNetPredictor
+
+    if kind == "single":
+        return SingleNetPredictor(DiskNet(), flip=False, target_size=48)
+    return CascadePredictor(DiskNet(), DiskNet(), flip=False, target_size=48)
+
+
+# RITM's zoom-in crop after the third click (outside the crop of the first two) differs from the one a replay of the
+# first two keeps, and the next click recomputes a crop from the first but keeps the second.
+EXACT_CLICKS = [Click(60, 60, True), Click(100, 120, True), Click(230, 320, True)]
+NEXT_CLICK = Click(150, 150, True)
+IMAGE = np.random.default_rng(1).integers(0, 256, (260, 360, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("kind", ["single", "cascade"])
+def test_undo_then_click_equals_a_fresh_replay_of_the_kept_clicks(kind):
+    used = ClickController(real_predictor(kind), IMAGE)
+    for click in EXACT_CLICKS:
+        used.add_click(click.row, click.col, click.is_positive)
+    used.undo()
+    used.add_click(NEXT_CLICK.row, NEXT_CLICK.col, NEXT_CLICK.is_positive)
+    fresh = ClickController(real_predictor(kind), IMAGE)
+    for click in [*EXACT_CLICKS[:2], NEXT_CLICK]:
+        fresh.add_click(click.row, click.col, click.is_positive)
+    assert used.clicks == fresh.clicks
+    np.testing.assert_allclose(used.prob, fresh.prob, atol=1e-6)
+    used.reset()
+    used.add_click(NEXT_CLICK.row, NEXT_CLICK.col, NEXT_CLICK.is_positive)
+    first = ClickController(real_predictor(kind), IMAGE)
+    first.add_click(NEXT_CLICK.row, NEXT_CLICK.col, NEXT_CLICK.is_positive)
+    np.testing.assert_allclose(used.prob, first.prob, atol=1e-6)
+
+
+def test_cascade_steps_keep_the_intention_of_their_click():
+    controller = ClickController(real_predictor("cascade"), IMAGE)
+    assert controller.intention is None
+    controller.add_click(30, 40, True)
+    first = controller.intention
+    assert first.coarse.shape == (260, 360) and first.coarse.dtype == np.float32 and first.roi is not None
+    assert first.coarse is not controller.predictor.last_coarse  # a copy: the predictor's next run cannot change it
+    controller.add_click(10, 10, False)
+    controller.undo()
+    assert controller.intention is first
+    assert first.roi.contains(Click(30, 40, True)) and first.roi.area < IMAGE.shape[0] * IMAGE.shape[1]
+    assert ClickController(DiskPredictor(), IMAGE).intention is None
+
+
 # ---- the widget, driven without a browser ---------------------------------------------------------------
 
 widgets = pytest.importorskip("ipywidgets")
-from iseg.demo.widget import ClickDemo, display_scale, make_demo  # noqa: E402
+from iseg.demo.widget import ClickDemo, make_demo  # noqa: E402
 
 
 def click_event(x, y, kind="click", shift=False):
@@ -171,74 +282,187 @@ def click_event(x, y, kind="click", shift=False):
             "shiftKey": shift, "ctrlKey": False, "altKey": False}
 
 
-def frame_shape(demo):
-    """(H, W, 3) of the JPEG frame currently shown."""
-    return cv2.imdecode(np.frombuffer(demo.image.value, np.uint8), cv2.IMREAD_COLOR).shape
+def key_event(key):
+    return {"type": "keydown", "key": key, "shiftKey": False, "ctrlKey": False, "altKey": False}
+
+
+def frame_of(demo):
+    """(h, w, 3) BGR of the JPEG frame currently shown."""
+    return cv2.imdecode(np.frombuffer(demo.image.value, np.uint8), cv2.IMREAD_COLOR)
+
+
+def changed_share(a, b):
+    """Share of pixels that differ clearly between two frames."""
+    return (np.abs(a.astype(np.int16) - b).max(axis=2) > 20).mean()
+
+
+def clicked(demo, *events):
+    """Send events and wait for the model's frame."""
+    for event in events:
+        demo.handle_event(event)
+    demo.wait()
 
 
 @pytest.fixture
-def demo():
+def demo(tmp_path):
     samples = [Sample(make_image(), disk((60, 80), 30, 40).astype(np.int8), "toy/0"),
                Sample(make_image(40, 50), np.zeros((40, 50), np.int8), "toy/1")]
-    return ClickDemo(DiskPredictor(), samples)
+    return ClickDemo(DiskPredictor(), samples, save_dir=tmp_path)
 
 
 def test_events_become_positive_and_negative_clicks(demo):
     assert "toy/0" in demo.status.value and "0 clicks" in demo.status.value
-    assert demo.handle_event(click_event(40, 30))
-    assert demo.handle_event(click_event(70, 10, kind="contextmenu"))
-    assert demo.handle_event(click_event(5, 50, shift=True))
+    clicked(demo, click_event(40, 30), click_event(70, 10, kind="contextmenu"), click_event(5, 50, shift=True))
     assert demo.controller.clicks == [Click(30, 40, True), Click(10, 70, False), Click(50, 5, False)]
     assert "3 clicks" in demo.status.value and "IoU 1.000" in demo.status.value
     assert "s/click" in demo.status.value
     assert "iseg-status" in demo.status._dom_classes and "iseg-image" in demo.image._dom_classes
-    assert demo.events.watched_events == ["click", "contextmenu"] and demo.events.prevent_default_action
+    assert demo.events.watched_events == ["click", "contextmenu", "keydown"] and demo.events.prevent_default_action
 
 
-def test_frame_changes_with_the_mask(demo):
-    before = demo.image.value
-    demo.handle_event(click_event(40, 30))
-    assert demo.image.value != before and demo.image.format == "jpeg"
+class GatedDiskPredictor(DiskPredictor):
+    """DiskPredictor whose predictions wait until the test opens the gate."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = threading.Event()
+
+    def predict(self, clicks, prev_prob):
+        assert self.gate.wait(30), "the test never opened the gate"
+        return super().predict(clicks, prev_prob)
 
 
-def test_click_outside_the_image_is_ignored_with_a_message(demo):
-    assert not demo.handle_event(click_event(85, 30))
-    assert demo.controller.clicks == [] and "outside the image" in demo.status.value
+def test_the_marker_and_the_busy_sign_come_before_the_mask():
+    predictor = GatedDiskPredictor()
+    demo = ClickDemo(predictor)
+    demo.load(make_image(120, 160), name="toy")
+    before = frame_of(demo)
+    assert "iseg-busy" not in demo.image._dom_classes
+    for x in (40, 60, 80):
+        assert demo.handle_event(click_event(x, 60))  # returns while the model waits
+    marked = frame_of(demo)
+    assert "iseg-busy" in demo.image._dom_classes and "3 clicks queued" in demo.status.value
+    assert demo.controller.clicks == [] and len(demo.controller.pending) == 3
+    assert 0 < changed_share(marked, before) < 0.1  # three markers, no mask yet
+    predictor.gate.set()
+    demo.wait()
+    assert "iseg-busy" not in demo.image._dom_classes and "queued" not in demo.status.value
+    assert [c.col for c in demo.controller.clicks] == [40, 60, 80]
+    assert changed_share(frame_of(demo), before) > changed_share(marked, before)
 
 
-def test_big_images_are_downscaled_and_clicks_mapped_back():
-    assert display_scale((1000, 1600, 3)) == 0.5 and display_scale((300, 400, 3)) == 1.0
-    demo = ClickDemo(DiskPredictor())
-    assert "upload an image" in demo.status.value
+def test_frames_are_never_upscaled_and_the_image_keeps_its_size(demo):
+    assert frame_of(demo).shape == (60, 80, 3) and demo.image.layout.width == "80px"
     demo.load(make_image(1000, 1600), name="big")
-    assert frame_shape(demo) == (500, 800, 3)
-    assert demo.handle_event(click_event(100, 50))
-    assert demo.controller.clicks == [Click(100, 200, True)]
-    assert demo.to_image_coords(799.9, 499.9) == (999, 1599)
-    assert not demo.handle_event(click_event(800, 10))  # just right of the frame
-    assert len(demo.controller.clicks) == 1
+    height, width = frame_of(demo).shape[:2]
+    assert height <= demo.max_height and width <= demo.max_width and demo.image.layout.width == f"{width}px"
+    clicked(demo, click_event(width / 2, height / 2))
+    assert demo.controller.clicks == [Click(500, 800, True)]
+    assert not demo.handle_event(click_event(width, 10))  # just right of the frame
+    assert len(demo.controller.clicks) == 1 and "outside the image" in demo.status.value
 
 
-def test_buttons_fire_undo_reset_and_save(demo, tmp_path):
-    demo.save_dir = tmp_path
-    demo.handle_event(click_event(40, 30))
-    demo.handle_event(click_event(10, 10, kind="contextmenu"))
+def test_per_image_work_is_done_once_per_image(monkeypatch):
+    demo = ClickDemo(DiskPredictor())
+    demo.load(make_image(1000, 1600), name="big")  # shown at a scale below 1
+    renderer, base, resize, resized = demo.renderer, demo.renderer.base, cv2.resize, []
+    monkeypatch.setattr(cv2, "resize", lambda src, *a, **k: resized.append(src.shape) or resize(src, *a, **k))
+    clicked(demo, click_event(40, 30), click_event(10, 10, kind="contextmenu"))
+    demo.undo()
+    demo.intention.value = True
+    assert resized and all(len(shape) == 2 for shape in resized)  # probability maps only, never the image
+    assert demo.renderer is renderer and demo.renderer.base is base and demo.controller.predictor.images == 1
+    demo.load(make_image(1000, 1600), name="next")
+    assert demo.renderer is not renderer and (1000, 1600, 3) in resized and demo.controller.predictor.images == 2
+
+
+def test_buttons_fire_undo_reset_and_save_and_the_status_follows(demo, tmp_path):
+    clicked(demo, click_event(40, 30))
+    first_seconds = demo.controller.last_click_seconds
+    clicked(demo, click_event(10, 10, kind="contextmenu"))
+    demo.controller._steps[-1] = demo.controller._steps[-1].__class__(
+        **{**vars(demo.controller._steps[-1]), "seconds": 42.0})
     demo.undo_button.click()
     assert demo.controller.clicks == [Click(30, 40, True)] and "1 click |" in demo.status.value
+    assert "42.00 s/click" not in demo.status.value and f"{first_seconds:.2f} s/click" in demo.status.value
     demo.save_button.click()
     saved = cv2.imread(str(tmp_path / "toy_0_mask.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(saved == 255, demo.controller.mask)
     assert "Saved" in demo.status.value
     demo.reset_button.click()
-    assert demo.controller.clicks == [] and "0 clicks" in demo.status.value
+    assert demo.controller.clicks == [] and "0 clicks" in demo.status.value and "s/click" not in demo.status.value
+
+
+def test_keyboard_shortcuts(demo, tmp_path):
+    clicked(demo, click_event(40, 30), click_event(10, 10, kind="contextmenu"))
+    demo.handle_event(key_event("z"))
+    assert len(demo.controller.clicks) == 1
+    demo.handle_event(key_event("s"))
+    assert (tmp_path / "toy_0_mask.png").is_file()
+    demo.handle_event(key_event("o"))
+    assert demo.outline_only.value
+    demo.handle_event(key_event("i"))
+    assert demo.intention.value
+    demo.handle_event(key_event("r"))
+    assert demo.controller.clicks == []
+    demo.handle_event(key_event("q"))  # not a shortcut: nothing happens
+    for key in ("Z", "Backspace", "R", "S", "O", "I"):
+        assert key in demo.help.value.replace("<b>", "").replace("</b>", "") or key.upper() in demo.help.value
+
+
+def test_download_link_carries_the_mask_png(demo):
+    clicked(demo, click_event(40, 30))
+    match = re.search(r'download="([^"]+)" href="data:image/png;base64,([^"]+)"', demo.download.value)
+    assert match and match.group(1) == "toy_0_mask.png"
+    decoded = cv2.imdecode(np.frombuffer(base64.b64decode(match.group(2)), np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(decoded == 255, demo.controller.mask)
+
+
+def test_style_controls_redraw_the_frame(demo):
+    clicked(demo, click_event(40, 30))
+    filled = frame_of(demo)
+    demo.opacity.value = 0.0
+    assert changed_share(frame_of(demo), filled) > 0
+    demo.opacity.value = 0.6
+    demo.outline_only.value = True
+    inside = frame_of(demo)[36, 44].astype(int)  # in the mask, beside the marker: the image shows through
+    assert np.abs(inside - 128).max() < 20  # JPEG noise only
+    demo.outline_only.value = False
+    assert np.abs(frame_of(demo)[36, 44].astype(int) - 128).max() > 30
+
+
+def test_intention_toggle_without_a_coarse_network_says_so(demo):
+    clicked(demo, click_event(40, 30))
+    demo.intention.value = True
+    assert "no intention view" in demo.status.value
+
+
+def test_intention_toggle_draws_the_cascade_intention():
+    demo = ClickDemo(real_predictor("cascade"))
+    demo.load(IMAGE, name="noise")
+    clicked(demo, click_event(100, 60))
+    plain = frame_of(demo)
+    demo.intention.value = True
+    shown = frame_of(demo)
+    roi = demo.controller.intention.roi
+    assert "orange: coarse mask" in demo.status.value
+    assert f"zoom-in box {roi.width}x{roi.height}" in demo.status.value
+    assert changed_share(shown, plain) > 0.2  # outside the zoom-in box is dimmed
+    demo.intention.value = False
+    np.testing.assert_array_equal(frame_of(demo), plain)
+
+
+def test_upload_tooltip_and_controls_are_labelled(demo):
+    assert demo.upload.tooltip and "image" in demo.upload.tooltip
+    assert all(b.tooltip for b in (demo.undo_button, demo.reset_button, demo.save_button, demo.intention))
 
 
 def test_picking_a_sample_loads_it_with_its_gt(demo):
-    demo.handle_event(click_event(40, 30))
+    clicked(demo, click_event(40, 30))
     demo.picker.value = 1
     assert demo.controller.clicks == [] and demo.controller.image.shape == (40, 50, 3)
-    assert demo.image_name == "toy/1" and frame_shape(demo) == (40, 50, 3)
-    demo.handle_event(click_event(25, 20))
+    assert demo.image_name == "toy/1" and frame_of(demo).shape == (40, 50, 3)
+    clicked(demo, click_event(25, 20))
     assert "IoU 0.000" in demo.status.value
 
 
@@ -250,7 +474,7 @@ def upload(demo, name, content):
 
 def test_uploading_a_non_image_shows_a_message(demo):
     upload(demo, "notes.txt", b"not an image at all")
-    assert "Upload ignored" in demo.status.value and "'notes.txt' is not an image file" in demo.status.value
+    assert "Upload ignored" in demo.status.value and "&#x27;notes.txt&#x27; is not an image file" in demo.status.value
     assert demo.image_name == "toy/0" and demo.controller.image.shape == (60, 80, 3)
 
 
@@ -259,21 +483,32 @@ def test_uploading_an_image_shows_it_without_gt(demo):
     upload(demo, "my photo.jpg", jpeg.tobytes())
     assert demo.controller.image.shape == (30, 20, 3) and demo.controller.gt_mask is None
     assert demo.picker.value is None and demo.image_name == "my photo" and demo.upload.value == ()
-    demo.handle_event(click_event(10, 10))
+    clicked(demo, click_event(10, 10))
     assert "1 click" in demo.status.value and "IoU" not in demo.status.value
+
+
+def test_a_failing_model_is_reported_in_the_status():
+    demo = ClickDemo(FailingPredictor())
+    demo.load(make_image(), name="toy")
+    clicked(demo, click_event(10, 10), click_event(20, 20))
+    assert "Prediction failed" in demo.status.value and "model exploded" in demo.status.value
+    assert "iseg-busy" not in demo.image._dom_classes and len(demo.controller.clicks) == 1
 
 
 def test_make_demo_falls_back_to_grabcut_without_default_weights(monkeypatch, capsys):
     import iseg.predictor
 
+    seen = {}
+
     def fake_load(spec, **kw):
+        seen[spec] = kw
         if spec != "grabcut":
             raise FileNotFoundError(f"{spec}: no such weights")
         return DiskPredictor()
 
     monkeypatch.setattr(iseg.predictor, "load_predictor", fake_load)
     demo = make_demo("default", dataset=None)
-    assert isinstance(demo.controller.predictor, DiskPredictor)
+    assert isinstance(demo.controller.predictor, DiskPredictor) and seen["default"]["flip"] is False
     assert "using the GrabCut baseline" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError):
         make_demo("missing.pt", dataset=None)

@@ -1,8 +1,11 @@
-"""The click demo: a GUI-free controller and a thin ipywidgets view over it."""
+"""The click demo: a GUI-free controller, its frames and background worker, and a thin ipywidgets view over them."""
 
 from iseg.demo.controller import ClickController, load_image_bytes
+from iseg.demo.frame import FrameRenderer, FrameStyle
+from iseg.demo.worker import PredictionWorker
 
-__all__ = ["ClickController", "ClickDemo", "load_image_bytes", "make_demo"]
+__all__ = ["ClickController", "ClickDemo", "FrameRenderer", "FrameStyle", "PredictionWorker", "load_image_bytes",
+           "make_demo"]
 
 
 def __getattr__(name: str):

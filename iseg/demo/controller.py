@@ -1,8 +1,15 @@
-"""The GUI-free state of the click demo: one image, its clicks and the predictions after each click."""
+"""The GUI-free state of the click demo: one image, its clicks and the predictions after each click.
+
+Clicks can be queued (`queue_click`, instant) and predicted later in order (`predict_next`, slow), so that a front
+end draws a click's marker at once and runs the model in the background; `add_click` does both at once.
+The state is guarded by a lock: one thread may predict while another queues clicks and draws frames.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -10,7 +17,7 @@ import numpy as np
 
 from iseg.atomic import atomic_path
 from iseg.clicks import Click
-from iseg.visualize import render as render_overlay
+from iseg.inference.transforms import Roi
 
 MASK_THRESHOLD = 0.49
 
@@ -28,6 +35,68 @@ def load_image_bytes(data: bytes, name: str = "upload") -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def mask_png(mask: np.ndarray) -> bytes:
+    """(H, W) bool mask -> the bytes of a 0/255 PNG."""
+    ok, encoded = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+    if not ok:
+        raise OSError(f"could not encode a {mask.shape} mask as PNG")
+    return encoded.tobytes()
+
+
+def predictor_state(predictor) -> dict:
+    """What `predictor` carries from one click to the next besides the previous mask: RITM's zoom-in crop
+    (`SingleNetPredictor.zoom_in`). The cascade and GrabCut keep only caches, so theirs is empty."""
+    zoom_in = getattr(predictor, "zoom_in", None)
+    return dict(vars(zoom_in)) if zoom_in is not None else {}
+
+
+def restore_predictor_state(predictor, state: dict) -> None:
+    """Put back a state taken by `predictor_state` (undo must predict as a fresh replay of the kept clicks)."""
+    if state:
+        vars(predictor.zoom_in).update(state)
+
+
+@dataclass(frozen=True)
+class Intention:
+    """What IFPN's coarse network intended at a click: its (H, W) float32 probabilities and the zoom-in box it chose
+    for the fine network."""
+
+    coarse: np.ndarray
+    roi: Roi | None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One predicted click: the probabilities after it, the seconds the predictor took, the coarse network's
+    intention (None for predictors without one) and the predictor's state before it (restored by undo)."""
+
+    click: Click
+    prob: np.ndarray
+    seconds: float
+    intention: Intention | None
+    state_before: dict
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent view of the controller for drawing a frame: predicted clicks, clicks waiting for the model,
+    the probabilities after the last predicted click (None before any) and its intention."""
+
+    clicks: list[Click]
+    pending: list[Click]
+    prob: np.ndarray | None
+    intention: Intention | None
+    seconds: float | None
+
+
+def intention_of(predictor) -> Intention | None:
+    """The coarse probabilities and zoom-in box of the predictor's last predict (IFPN's CascadePredictor), or None."""
+    coarse = getattr(predictor, "last_coarse", None)
+    if coarse is None:
+        return None
+    return Intention(np.array(coarse, dtype=np.float32), getattr(predictor, "last_roi", None))
+
+
 class ClickController:
     """Clicks in, masks out: what any front end (notebook widget, Tk, tests) drives.
 
@@ -40,9 +109,10 @@ class ClickController:
         self.predictor = predictor
         self.image: np.ndarray | None = None
         self.gt_mask: np.ndarray | None = None
-        self._clicks: list[Click] = []
-        self._probs: list[np.ndarray] = []
-        self._last_click_seconds: float | None = None
+        self._steps: list[Step] = []
+        self._pending: list[Click] = []
+        self._lock = threading.RLock()  # the click lists: held briefly
+        self._model_lock = threading.Lock()  # the predictor: held while it runs, and by anything that resets it
         if image is not None:
             self.set_image(image, gt_mask)
 
@@ -53,61 +123,129 @@ class ClickController:
             raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
         if gt_mask is not None and np.shape(gt_mask) != image.shape[:2]:
             raise ValueError(f"gt_mask must be {image.shape[:2]} like the image, got {np.shape(gt_mask)}")
-        self.predictor.set_image(image)
-        self.image = image
-        self.gt_mask = None if gt_mask is None else np.asarray(gt_mask)
-        self.reset()
+        with self._model_lock, self._lock:
+            self.predictor.set_image(image)
+            self.image = image
+            self.gt_mask = None if gt_mask is None else np.asarray(gt_mask)
+            self._steps.clear()
+            self._pending.clear()
 
     def _require_image(self) -> np.ndarray:
         if self.image is None:
             raise RuntimeError("no image: call set_image(image) first")
         return self.image
 
-    def add_click(self, row: int, col: int, is_positive: bool) -> bool:
-        """Add a click and predict; returns False (and changes nothing) for a click outside the image."""
+    def queue_click(self, row: int, col: int, is_positive: bool) -> bool:
+        """Queue a click for `predict_next` (instant); False (nothing queued) for a click outside the image."""
         height, width = self._require_image().shape[:2]
         if not (0 <= row < height and 0 <= col < width):
             return False
-        click = Click(int(row), int(col), bool(is_positive))
-        prev_prob = self._probs[-1] if self._probs else None
-        start = time.perf_counter()
-        prob = np.asarray(self.predictor.predict([*self._clicks, click], prev_prob), dtype=np.float32)
-        self._last_click_seconds = time.perf_counter() - start
-        if prob.shape != (height, width):
-            raise ValueError(f"predictor returned a {prob.shape} map, expected {(height, width)}")
-        self._clicks.append(click)
-        self._probs.append(prob)
+        with self._lock:
+            self._pending.append(Click(int(row), int(col), bool(is_positive)))
+        return True
+
+    def predict_next(self) -> bool:
+        """Predict the oldest queued click (with every click before it); False when none is queued.
+
+        The model runs outside the click lock, so clicks can be queued and frames drawn meanwhile; undo, reset and
+        set_image wait for it. On an error the queue is dropped (the clicks after a failed one would be predicted
+        from the wrong state) and the error raised.
+        """
+        with self._model_lock:
+            return self._predict_next()
+
+    def _predict_next(self) -> bool:
+        with self._lock:
+            if not self._pending:
+                return False
+            click, clicks = self._pending[0], [step.click for step in self._steps] + [self._pending[0]]
+            prev_prob = self._steps[-1].prob if self._steps else None
+            state = predictor_state(self.predictor)
+            shape = self._require_image().shape[:2]
+        try:
+            start = time.perf_counter()
+            prob = np.asarray(self.predictor.predict(clicks, prev_prob), dtype=np.float32)
+            seconds = time.perf_counter() - start
+            if prob.shape != shape:
+                raise ValueError(f"predictor returned a {prob.shape} map, expected {shape}")
+        except BaseException:
+            with self._lock:
+                restore_predictor_state(self.predictor, state)
+                self._pending.clear()
+            raise
+        with self._lock:
+            self._steps.append(Step(click, prob, seconds, intention_of(self.predictor), state))
+            self._pending.pop(0)
+        return True
+
+    def add_click(self, row: int, col: int, is_positive: bool) -> bool:
+        """Add a click and predict (with any queued before it); False (nothing changes) outside the image."""
+        if not self.queue_click(row, col, is_positive):
+            return False
+        while self.predict_next():
+            pass
         return True
 
     def undo(self) -> bool:
-        """Remove the last click and go back to the prediction before it; False when there is none."""
-        if not self._clicks:
-            return False
-        self._clicks.pop()
-        self._probs.pop()
-        return True
+        """Remove the last click and go back to the prediction before it; False when there is none.
+
+        A queued click is simply dropped; a predicted one restores the predictor's state before it, so the next
+        click predicts what a fresh replay of the kept clicks would.
+        """
+        with self._model_lock, self._lock:
+            if self._pending:
+                self._pending.pop()
+                return True
+            if not self._steps:
+                return False
+            restore_predictor_state(self.predictor, self._steps.pop().state_before)
+            return True
 
     def reset(self) -> None:
         """Remove every click (the image stays)."""
-        self._clicks.clear()
-        self._probs.clear()
-        self._last_click_seconds = None
+        with self._model_lock, self._lock:
+            if self._steps:
+                restore_predictor_state(self.predictor, self._steps[0].state_before)
+            self._steps.clear()
+            self._pending.clear()
+
+    def snapshot(self) -> Snapshot:
+        """The state to draw, taken at one moment (predicted and queued clicks, last probabilities, intention)."""
+        with self._lock:
+            last = self._steps[-1] if self._steps else None
+            return Snapshot([step.click for step in self._steps], list(self._pending),
+                            None if last is None else last.prob, None if last is None else last.intention,
+                            None if last is None else last.seconds)
 
     @property
     def clicks(self) -> list[Click]:
-        """The clicks so far, oldest first (a copy)."""
-        return list(self._clicks)
+        """The predicted clicks so far, oldest first (a copy)."""
+        with self._lock:
+            return [step.click for step in self._steps]
+
+    @property
+    def pending(self) -> list[Click]:
+        """The queued clicks waiting for `predict_next`, oldest first (a copy)."""
+        with self._lock:
+            return list(self._pending)
 
     @property
     def prob(self) -> np.ndarray:
         """(H, W) float32 object probability after the last click (zeros before any)."""
         image = self._require_image()
-        return self._probs[-1] if self._probs else np.zeros(image.shape[:2], np.float32)
+        with self._lock:
+            return self._steps[-1].prob if self._steps else np.zeros(image.shape[:2], np.float32)
 
     @property
     def mask(self) -> np.ndarray:
         """(H, W) bool: prob > 0.49, the protocol's threshold."""
         return self.prob > MASK_THRESHOLD
+
+    @property
+    def intention(self) -> Intention | None:
+        """The coarse network's intention at the last click (None before any or without a coarse network)."""
+        with self._lock:
+            return self._steps[-1].intention if self._steps else None
 
     @property
     def iou(self) -> float | None:
@@ -120,20 +258,18 @@ class ClickController:
 
     @property
     def last_click_seconds(self) -> float | None:
-        """Wall-clock seconds the predictor took for the last click, None before any click."""
-        return self._last_click_seconds
+        """Wall-clock seconds the predictor took for the last (kept) click, None before any click."""
+        with self._lock:
+            return self._steps[-1].seconds if self._steps else None
 
-    def render(self) -> np.ndarray:
-        """(H, W, 3) uint8: the image with the mask overlay and the clicks (green +, red -) drawn."""
-        image = self._require_image()
-        return render_overlay(image, self.mask if self._clicks else None, self._clicks)
+    def mask_png(self) -> bytes:
+        """The current mask as the bytes of a 0/255 PNG (for a download)."""
+        return mask_png(self.mask)
 
     def save_mask(self, path: str | Path) -> Path:
         """Write the current mask as a 0/255 PNG (atomically) and return its path."""
         path = Path(path)
-        ok, encoded = cv2.imencode(".png", self.mask.astype(np.uint8) * 255)
-        if not ok:
-            raise OSError(f"could not encode the mask as PNG for {path}")
+        encoded = self.mask_png()
         with atomic_path(path) as tmp:
-            tmp.write_bytes(encoded.tobytes())
+            tmp.write_bytes(encoded)
         return path

@@ -1,100 +1,161 @@
-"""The click demo as an ipywidgets app: a thin view over `ClickController`."""
+"""The click demo as an ipywidgets app: a thin view over `ClickController`, with the model on a background thread."""
 
 from __future__ import annotations
 
+import base64
+import html
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import ipywidgets as widgets
 import numpy as np
 from ipyevents import Event
 
 from iseg.data.sample import Sample
 from iseg.demo.controller import ClickController, load_image_bytes
+from iseg.demo.frame import MAX_HEIGHT, MAX_WIDTH, FrameRenderer, FrameStyle, display_scale, encode_jpeg
+from iseg.demo.worker import PredictionWorker
 
-MAX_SIDE = 800
-JPEG_QUALITY = 90
 DEFAULT_SAVE_DIR = Path(__file__).resolve().parents[2] / "runs" / "demo"
+UNDO_KEYS = ("z", "Z", "Backspace")
+RESET_KEYS = ("r", "R")
+SAVE_KEYS = ("s", "S")
+INTENTION_KEYS = ("i", "I")
+OUTLINE_KEYS = ("o", "O")
+PANEL_WIDTH = 300
+HELP = ("<b>Left click</b>: object. <b>Right click</b> or <b>Shift + click</b>: background.<br>"
+        "Keys, with the pointer on the image: <b>Z</b> or <b>Backspace</b> undo, <b>R</b> reset, <b>S</b> save, "
+        "<b>O</b> outline only, <b>I</b> IFPN intention.")
+# The frame keeps its size (a flex box would stretch it to the cell's width); a crosshair to aim; while the model
+# runs, a "working" badge on the image and an amber border. Status and help wrap in the 300 px panel.
+CSS = """<style>
+.iseg-demo .iseg-image { cursor: crosshair; max-width: 100%; height: auto; object-fit: contain;
+  outline: 3px solid transparent; outline-offset: -3px; }
+.iseg-demo .iseg-image.iseg-busy { outline-color: #ffb000; }
+.iseg-demo .iseg-frame { position: relative; align-self: flex-start; margin-right: 12px; }
+.iseg-demo .iseg-frame:has(> .iseg-busy)::after { content: "working\\2026"; position: absolute; top: 6px; left: 6px;
+  padding: 1px 8px; border-radius: 3px; background: rgba(0, 0, 0, 0.7); color: #ffd24d; font: 600 12px sans-serif;
+  pointer-events: none; }
+.iseg-demo .iseg-panel > * { max-width: 100%; }
+.iseg-demo .iseg-status, .iseg-demo .iseg-status * { white-space: normal; overflow-wrap: anywhere;
+  line-height: 1.4; }
+.iseg-demo .iseg-status { margin: 6px 0; }
+.iseg-demo .iseg-help, .iseg-demo .iseg-help * { color: var(--jp-ui-font-color2, #666); font-size: 12px;
+  line-height: 1.4; }
+.iseg-demo a.iseg-download { display: inline-block; padding: 0 10px; line-height: 28px; height: 28px;
+  border-radius: 2px; background: var(--jp-layout-color2, #eee); color: var(--jp-ui-font-color1, #000);
+  text-decoration: none; font-size: 13px; }
+.iseg-demo a.iseg-download:hover { box-shadow: 0 1px 2px rgba(0, 0, 0, 0.3); }
+</style>"""
 
 
-def display_scale(shape: tuple[int, ...], max_side: int = MAX_SIDE) -> float:
-    """Factor (<= 1) that brings an image of `shape` (H, W, ...) to at most `max_side` px on its long side."""
-    return min(1.0, max_side / max(shape[:2]))
+def mask_name(image_name: str) -> str:
+    """The file name of an image's mask: its name with unsafe characters replaced, then `_mask.png`."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", image_name).strip("_") or "image"
+    return f"{stem}_mask.png"
 
 
-def encode_frame(image: np.ndarray, scale: float) -> bytes:
-    """(H, W, 3) uint8 RGB -> JPEG bytes, resized by `scale` first when it is below 1."""
-    if scale < 1:
-        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise ValueError(f"could not encode a {image.shape} frame as JPEG")
-    return encoded.tobytes()
+def compact(widget: widgets.Widget) -> widgets.Widget:
+    """The widget at its natural width (ipywidgets gives buttons and dropdowns a wide fixed one)."""
+    widget.layout.width = "auto"
+    return widget
 
 
-class ClickDemo(widgets.VBox):
-    """Pick an image (dataset sample or upload), click on it, see the mask; undo, reset, save.
+class ClickDemo(widgets.HBox):
+    """Pick an image (dataset sample or upload), click on it, see the mask; undo, reset, save, download.
 
-    Left click adds a positive click, right click (or shift + click) a negative one.
-    `controller_or_predictor` is a `ClickController` or a predictor (docs/design.md protocol);
-    `samples` are `iseg.data.Sample`s offered in a dropdown, the first one shown at start.
+    Left click adds a positive click, right click (or shift + click) a negative one. A click's marker is drawn at
+    once; the model runs on a background thread (`self.worker`), in click order, and the frame after the last
+    queued click shows the mask. `controller_or_predictor` is a `ClickController` or a predictor (docs/design.md
+    protocol); `samples` are `iseg.data.Sample`s offered in a dropdown, the first one shown at start.
     """
 
     def __init__(self, controller_or_predictor, samples: Sequence[Sample] | None = None,
-                 save_dir: str | Path = DEFAULT_SAVE_DIR, max_side: int = MAX_SIDE):
+                 save_dir: str | Path = DEFAULT_SAVE_DIR, max_width: int = MAX_WIDTH, max_height: int = MAX_HEIGHT):
         self.controller = (controller_or_predictor if isinstance(controller_or_predictor, ClickController)
                            else ClickController(controller_or_predictor))
+        self.worker = PredictionWorker(self.controller, self._on_predicted)
         self.samples = list(samples or [])
         self.save_dir = Path(save_dir)
-        self.max_side = max_side
-        self.scale = 1.0
+        self.max_width, self.max_height = max_width, max_height
+        self.renderer: FrameRenderer | None = None
         self.image_name = ""
+        self.message = ""
+        self._frame_lock = threading.RLock()  # frames leave in the order of the states they show
 
-        self.picker = widgets.Dropdown(options=[(s.id, i) for i, s in enumerate(self.samples)],
-                                       value=None, description="Sample")
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Your image")
+        self.picker = compact(widgets.Dropdown(options=[(s.id, i) for i, s in enumerate(self.samples)],
+                                               value=None, description="Sample"))
+        self.upload = compact(widgets.FileUpload(accept="image/*", multiple=False, description="Upload",
+                                                 tooltip="Upload your own image (JPEG, PNG, BMP, TIFF)"))
+        self.undo_button = compact(widgets.Button(description="Undo", icon="undo", tooltip="Undo the last click (Z)"))
+        self.reset_button = compact(widgets.Button(description="Reset", icon="refresh",
+                                                   tooltip="Remove every click (R)"))
+        self.save_button = compact(widgets.Button(description="Save", icon="save",
+                                                  tooltip=f"Save the mask as a PNG in {self.save_dir} (S)"))
+        self.download = widgets.HTML()
+        self.opacity = widgets.FloatSlider(value=FrameStyle.opacity, min=0.0, max=1.0, step=0.05,
+                                           description="Mask fill", readout_format=".2f",
+                                           layout=widgets.Layout(width="260px"))
+        self.outline_only = compact(widgets.Checkbox(value=False, description="Outline only", indent=False))
+        self.intention = compact(widgets.ToggleButton(
+            value=False, description="IFPN intention", icon="eye",
+            tooltip="Show what the coarse network intended and where it zoomed in for the last click (I)"))
+        self.status = widgets.HTML()
+        self.status.add_class("iseg-status")
         self.image = widgets.Image(format="jpeg")
         self.image.add_class("iseg-image")
-        self.events = Event(source=self.image, watched_events=["click", "contextmenu"],
+        self.frame = widgets.Box([self.image])
+        self.frame.add_class("iseg-frame")
+        self.help = widgets.HTML(HELP)
+        self.help.add_class("iseg-help")
+        self.events = Event(source=self.image, watched_events=["click", "contextmenu", "keydown"],
                             prevent_default_action=True)
-        self.undo_button = widgets.Button(description="Undo", icon="undo")
-        self.reset_button = widgets.Button(description="Reset", icon="refresh")
-        self.save_button = widgets.Button(description="Save mask", icon="save")
-        self.status = widgets.Label()
-        self.status.add_class("iseg-status")
 
         self.picker.observe(self._on_pick, names="value")
         self.upload.observe(self._on_upload, names="value")
         self.events.on_dom_event(self.handle_event)
-        self.undo_button.on_click(lambda _: self._act(self.controller.undo))
-        self.reset_button.on_click(lambda _: self._act(self.controller.reset))
+        self.undo_button.on_click(lambda _: self.undo())
+        self.reset_button.on_click(lambda _: self.reset())
         self.save_button.on_click(lambda _: self.save())
+        for control in (self.opacity, self.outline_only, self.intention):
+            control.observe(lambda _: self._show(self.message), names="value")
 
-        super().__init__([
-            widgets.HBox([self.picker, self.upload]),
-            self.image,
-            widgets.HBox([self.undo_button, self.reset_button, self.save_button]),
-            self.status,
-        ])
+        row = widgets.Layout(flex_flow="row wrap", align_items="center")
+        panel = widgets.VBox([
+            widgets.HTML(CSS), self.picker, self.upload,
+            widgets.HBox([self.undo_button, self.reset_button, self.save_button], layout=row),
+            self.download, self.opacity, widgets.HBox([self.outline_only, self.intention], layout=row),
+            self.status, self.help,
+        ], layout=widgets.Layout(width=f"{PANEL_WIDTH}px", flex="0 0 auto"))
+        panel.add_class("iseg-panel")
+        super().__init__([self.frame, panel],
+                         layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
+        self.add_class("iseg-demo")
         if self.samples:
             self.picker.value = 0
         elif self.controller.image is not None:
             self._show_new_image("image")
         else:
-            self._refresh("Pick a sample or upload an image.")
+            self._show(message="Pick a sample or upload an image.")
+
+    # ---- images --------------------------------------------------------------------------------------------
 
     def load(self, image: np.ndarray, gt_mask: np.ndarray | None = None, name: str = "image") -> None:
         """Show a new (H, W, 3) uint8 image (optional (H, W) gt mask) with no clicks."""
-        self.controller.set_image(image, gt_mask)
-        self._show_new_image(name)
+        with self._frame_lock:
+            self.controller.set_image(image, gt_mask)
+            self._show_new_image(name)
 
     def _show_new_image(self, name: str) -> None:
-        self.image_name = name
-        self.scale = display_scale(self.controller.image.shape, self.max_side)
-        self._refresh()
+        """The once-per-image work of the view: the display-size copy of the image and the frame's size."""
+        with self._frame_lock:
+            self.image_name = name
+            image = self.controller.image
+            self.renderer = FrameRenderer(image, display_scale(image.shape, self.max_width, self.max_height))
+            self.image.layout.width = f"{self.renderer.size[1]}px"
+            self._show()
 
     def _on_pick(self, change: dict) -> None:
         if change["new"] is None:
@@ -107,76 +168,148 @@ class ClickDemo(widgets.VBox):
             try:
                 image = load_image_bytes(upload["content"], upload["name"])
             except ValueError as error:
-                self._refresh(f"Upload ignored: {error}")
+                self._show(message=f"Upload ignored: {error}")
                 continue
             self.picker.value = None
             self.load(image, None, Path(upload["name"]).stem)
         if change["new"]:
             self.upload.value = ()
 
+    # ---- clicks, keys and buttons -----------------------------------------------------------------------------
+
     def to_image_coords(self, x: float, y: float) -> tuple[int, int]:
         """(row, col) in the full image of a point (x, y) in the displayed frame's pixels."""
-        height, width = self.controller.image.shape[:2]
-        return self._to_full(y, height), self._to_full(x, width)
-
-    def _to_full(self, value: float, size: int) -> int:
-        """Scale one coordinate back; a point inside the frame stays inside the image despite rounding."""
-        full = round(value / self.scale)
-        return min(full, size - 1) if 0 <= value < round(size * self.scale) else full
+        return self.renderer.to_full(x, y)
 
     def handle_event(self, event: dict) -> bool:
-        """Turn an ipyevents click/contextmenu dict into a click; True if one was added."""
-        if self.controller.image is None or event.get("type") not in ("click", "contextmenu"):
+        """Turn an ipyevents click/contextmenu dict into a queued click (its marker drawn at once), or a keydown
+        into its shortcut; True if a click was queued."""
+        if self.controller.image is None:
+            return False
+        if event.get("type") == "keydown":
+            self._on_key(event.get("key", ""))
+            return False
+        if event.get("type") not in ("click", "contextmenu"):
             return False
         is_positive = event["type"] == "click" and not event.get("shiftKey", False)
         row, col = self.to_image_coords(event["dataX"], event["dataY"])
-        added = self.controller.add_click(row, col, is_positive)
-        self._refresh("" if added else f"Click at ({row}, {col}) is outside the image: ignored.")
-        return added
+        with self._frame_lock:
+            queued = self.worker.click(row, col, is_positive)
+            self._show(message="" if queued else f"Click at ({row}, {col}) is outside the image: ignored.")
+        return queued
 
-    def _act(self, action) -> None:
+    def _on_key(self, key: str) -> None:
+        if key in UNDO_KEYS:
+            self.undo()
+        elif key in RESET_KEYS:
+            self.reset()
+        elif key in SAVE_KEYS:
+            self.save()
+        elif key in INTENTION_KEYS:
+            self.intention.value = not self.intention.value
+        elif key in OUTLINE_KEYS:
+            self.outline_only.value = not self.outline_only.value
+
+    def undo(self) -> None:
+        """Remove the last click (a queued one at once; a predicted one restores the mask before it)."""
         if self.controller.image is not None:
-            action()
-            self._refresh()
+            self.controller.undo()
+            self._show()
+
+    def reset(self) -> None:
+        """Remove every click."""
+        if self.controller.image is not None:
+            self.controller.reset()
+            self._show()
+
+    def wait(self) -> None:
+        """Block until the model has predicted every queued click and the frame after the last one is shown."""
+        self.worker.wait()
 
     def save(self) -> Path | None:
-        """Save the current mask as <save_dir>/<image name>.png; returns the path (None without an image)."""
+        """Save the mask after every queued click as <save_dir>/<image name>_mask.png; the path (None without an
+        image)."""
         if self.controller.image is None:
-            self._refresh("Nothing to save: no image.")
+            self._show(message="Nothing to save: no image.")
             return None
-        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", self.image_name).strip("_") or "image"
-        path = self.controller.save_mask(self.save_dir / f"{stem}_mask.png")
-        self._refresh(f"Saved {path}")
+        self.wait()
+        path = self.controller.save_mask(self.save_dir / mask_name(self.image_name))
+        self._show(message=f"Saved {path}")
         return path
 
+    def _on_predicted(self, error: BaseException | None) -> None:
+        """Called on the worker thread once no click is queued: the frame after the last click."""
+        self._show(message=f"Prediction failed, queued clicks dropped: {error!r}" if error else "")
+
+    # ---- the view ----------------------------------------------------------------------------------------------
+
+    @property
+    def style(self) -> FrameStyle:
+        """The frame style the controls choose."""
+        return FrameStyle(self.opacity.value, self.outline_only.value, self.intention.value)
+
     def status_text(self) -> str:
-        """One line: image, click count, IoU when the gt is known, seconds for the last click."""
+        """Image, click count, IoU when the gt is known, seconds of the last click, and what the model is doing."""
         if self.controller.image is None:
             return ""
-        n = len(self.controller.clicks)
+        state = self.controller.snapshot()
+        n = len(state.clicks)
         parts = [self.image_name, f"{n} click{'s' if n != 1 else ''}"]
         if n and self.controller.iou is not None:
             parts.append(f"IoU {self.controller.iou:.3f}")
-        if n and self.controller.last_click_seconds is not None:
-            parts.append(f"{self.controller.last_click_seconds:.2f} s/click")
+        if state.seconds is not None:
+            parts.append(f"{state.seconds:.2f} s/click")
+        if state.pending:
+            parts.append(f"working\u2026 {len(state.pending)} click{'s' if len(state.pending) != 1 else ''} queued")
+        if self.intention.value and n:
+            parts.append(self._intention_text(state))
         return " | ".join(parts)
 
-    def _refresh(self, message: str = "") -> None:
-        if self.controller.image is not None:
-            self.image.value = encode_frame(self.controller.render(), self.scale)
-        self.status.value = " | ".join(p for p in (self.status_text(), message) if p)
+    def _intention_text(self, state) -> str:
+        if state.intention is None:
+            return "no intention view: this predictor has no coarse network"
+        roi = state.intention.roi
+        coarse = float((state.intention.coarse > 0.5).mean())
+        box = "" if roi is None else f", yellow: zoom-in box {roi.width}x{roi.height} at ({roi.left}, {roi.top})"
+        return f"intention of the last click: orange: coarse mask ({coarse:.0%} of the image){box}"
+
+    def _show(self, message: str = "") -> None:
+        """Draw the current state: frame, busy sign, status (ending with `message`), download link."""
+        with self._frame_lock:
+            self.message = message
+            busy = bool(self.controller.image is not None and self.controller.pending)
+            with self.image.hold_sync():  # one message: the browser shows the frame and its busy sign together
+                if self.renderer is not None and self.controller.image is not None:
+                    self.image.value = encode_jpeg(self.renderer.render(self.controller.snapshot(), self.style))
+                if busy:
+                    self.image.add_class("iseg-busy")
+                else:
+                    self.image.remove_class("iseg-busy")
+            if not busy and self.controller.image is not None:
+                self._update_download()
+            text = " | ".join(p for p in (self.status_text(), self.message) if p)
+            self.status.value = html.escape(text)
+
+    def _update_download(self) -> None:
+        """The download link of the current mask (a data: URL of its PNG)."""
+        data = base64.b64encode(self.controller.mask_png()).decode("ascii")
+        self.download.value = (f'<a class="iseg-download" download="{html.escape(mask_name(self.image_name))}" '
+                               f'href="data:image/png;base64,{data}" title="Download the mask as a 0/255 PNG">'
+                               '<i class="fa fa-download"></i> Download mask</a>')
 
 
 def make_demo(predictor: str = "default", dataset: str | None = "GrabCut", n_samples: int = 10,
-              device: str = "cpu", **demo_options) -> ClickDemo:
+              device: str = "cpu", flip: bool = False, **demo_options) -> ClickDemo:
     """The demo with a predictor from `iseg.predictor.load_predictor(predictor)` and the first `n_samples`.
 
+    `flip` (horizontal-flip averaging) is off by default: it doubles the model's time per click
+    (docs/performance.md), and the demo's first aim is to answer within a fraction of a second.
     When the shipped default model is unavailable, falls back to the GrabCut baseline with a printed note.
     """
     from iseg.predictor import load_predictor
 
     try:
-        model = load_predictor(predictor, device=device)
+        model = load_predictor(predictor, device=device, flip=flip)
     except FileNotFoundError as error:  # no shipped weights in this checkout
         if predictor != "default":
             raise

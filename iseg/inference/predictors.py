@@ -116,6 +116,7 @@ class CascadePredictor(_ImagePredictor):
         self.coarse_transforms: list[Transform] = [Resize(self.coarse_size)] + ([Flip()] if self.flip else [])
         self.fine_flip = [Flip()] if self.flip else []
         self.last_roi: Roi | None = None
+        self.last_coarse: np.ndarray | None = None  # (H, W) float32 coarse probabilities of the last predict
         self._crop: Crop | None = None
 
     @torch.inference_mode()
@@ -123,6 +124,7 @@ class CascadePredictor(_ImagePredictor):
         """(H, W) float32 probabilities in [0, 1] for all clicks so far and the previous (H, W) probabilities."""
         image, prev = self._inputs(prev_prob)
         coarse = run_network(self.coarse, image, prev, clicks, self.coarse_transforms)
+        self.last_coarse = coarse[0, 0].cpu().numpy()
         self.last_roi = intention_roi(coarse[0, 0], clicks)
         if self._crop is None or self._crop.roi != self.last_roi:  # the same ROI reuses its resized image crop
             self._crop = Crop(self.last_roi, self.target_size)

@@ -1,0 +1,133 @@
+"""Frames of the click demo: the image at display size with the mask, the clicks and IFPN's intention drawn on it.
+
+The per-image work (the display-size copy of the image) is done once in `FrameRenderer(image)`; a frame then costs
+one resize of the probability map, some drawing and a JPEG encoding, all at display size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from iseg.clicks import Click
+from iseg.demo.controller import MASK_THRESHOLD, Snapshot
+from iseg.inference.transforms import Roi
+from iseg.visualize import MASK_COLOR, NEGATIVE_COLOR, POSITIVE_COLOR
+
+# Display limits: images are never upscaled, and the largest frame fits beside the demo's 300 px control panel in
+# a 1400 x 900 browser window with JupyterLab's file browser open, below the notebook's title and parameters. A
+# portrait photo is limited by the height, a landscape one by the width.
+MAX_WIDTH = 640
+MAX_HEIGHT = 420
+JPEG_QUALITY = 90
+MARKER_RADIUS = 5
+INTENTION_COLOR = (255, 160, 0)
+ZOOM_COLOR = (255, 230, 0)
+PENDING_COLOR = (255, 230, 0)
+OUTSIDE_ZOOM_DIMMING = 0.45
+
+
+@dataclass(frozen=True)
+class FrameStyle:
+    """How the mask is drawn: fill `opacity` in [0, 1], `outline_only` (no fill), and `intention` (IFPN's coarse
+    mask and zoom-in box of the last click)."""
+
+    opacity: float = 0.4
+    outline_only: bool = False
+    intention: bool = False
+
+
+def display_scale(shape: tuple[int, ...], max_width: int = MAX_WIDTH, max_height: int = MAX_HEIGHT) -> float:
+    """Factor (<= 1, never an upscale) that fits an image of `shape` (H, W, ...) into max_width x max_height."""
+    return min(1.0, max_width / shape[1], max_height / shape[0])
+
+
+def encode_jpeg(frame: np.ndarray) -> bytes:
+    """(h, w, 3) uint8 RGB -> JPEG bytes (no chroma subsampling: thin coloured outlines stay sharp)."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+              cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise ValueError(f"could not encode a {frame.shape} frame as JPEG")
+    return encoded.tobytes()
+
+
+def outline(mask: np.ndarray) -> list[np.ndarray]:
+    """The outer contours of an (h, w) bool mask."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return list(contours)
+
+
+class FrameRenderer:
+    """Draws the frames of one (H, W, 3) uint8 image at `scale` (see `display_scale`)."""
+
+    def __init__(self, image: np.ndarray, scale: float):
+        self.scale = scale
+        self.full_size = image.shape[:2]
+        self.size = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
+        self.base = image if self.size == self.full_size else cv2.resize(
+            image, self.size[::-1], interpolation=cv2.INTER_AREA)
+
+    def to_full(self, x: float, y: float) -> tuple[int, int]:
+        """(row, col) in the full image of a point (x, y) in the frame's pixels; a point inside the frame stays
+        inside the image despite rounding, one outside stays outside."""
+        return self._to_full(y, 0), self._to_full(x, 1)
+
+    def _to_full(self, value: float, axis: int) -> int:
+        full = round(value / self.scale)
+        return min(full, self.full_size[axis] - 1) if 0 <= value < self.size[axis] else full
+
+    def _to_display(self, click: Click) -> tuple[int, int]:
+        """(x, y) of the centre of a click's pixel in the frame."""
+        return (min(self.size[1] - 1, int((click.col + 0.5) * self.scale)),
+                min(self.size[0] - 1, int((click.row + 0.5) * self.scale)))
+
+    def _shrink(self, prob: np.ndarray) -> np.ndarray:
+        """(H, W) probabilities -> (h, w) bool mask at display size (resized before the threshold: smooth edges)."""
+        if self.size != self.full_size:
+            prob = cv2.resize(prob, self.size[::-1], interpolation=cv2.INTER_AREA)
+        return prob > MASK_THRESHOLD
+
+    def render(self, state: Snapshot, style: FrameStyle = FrameStyle()) -> np.ndarray:
+        """(h, w, 3) uint8: the image, the mask (fill and outline), optionally the intention, then the clicks."""
+        frame = self.base.copy()
+        if style.intention and state.intention is not None:
+            self._draw_intention(frame, state.intention.coarse, state.intention.roi)
+        if state.prob is not None:
+            self._draw_mask(frame, self._shrink(state.prob), style)
+        for click in state.clicks:
+            self._draw_click(frame, click, pending=False)
+        for click in state.pending:
+            self._draw_click(frame, click, pending=True)
+        return frame
+
+    def _draw_mask(self, frame: np.ndarray, mask: np.ndarray, style: FrameStyle) -> None:
+        if not style.outline_only and style.opacity > 0:
+            tint = np.array(MASK_COLOR, np.float32)
+            frame[mask] = (frame[mask] * (1 - style.opacity) + tint * style.opacity).astype(np.uint8)
+        cv2.drawContours(frame, outline(mask), -1, MASK_COLOR, 2, cv2.LINE_AA)
+
+    def _draw_intention(self, frame: np.ndarray, coarse: np.ndarray, roi: Roi | None) -> None:
+        """Dim what lies outside the zoom-in box, outline the coarse network's mask and draw the box."""
+        if roi is not None:
+            top, left = int(roi.top * self.scale), int(roi.left * self.scale)
+            bottom, right = int(np.ceil(roi.bottom * self.scale)), int(np.ceil(roi.right * self.scale))
+            inside = frame[top:bottom, left:right].copy()
+            frame[:] = (frame * OUTSIDE_ZOOM_DIMMING).astype(np.uint8)
+            frame[top:bottom, left:right] = inside
+            cv2.rectangle(frame, (left, top), (right - 1, bottom - 1), ZOOM_COLOR, 2)
+            cv2.putText(frame, "zoom-in", (left + 4, max(top + 16, 16)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, ZOOM_COLOR,
+                        1, cv2.LINE_AA)
+        cv2.drawContours(frame, outline(self._shrink(coarse)), -1, INTENTION_COLOR, 2, cv2.LINE_AA)
+
+    def _draw_click(self, frame: np.ndarray, click: Click, pending: bool) -> None:
+        """A filled disc with a white rim (green positive, red negative); a click waiting for the model gets a
+        yellow ring around it."""
+        center = self._to_display(click)
+        if pending:
+            cv2.circle(frame, center, MARKER_RADIUS + 4, PENDING_COLOR, 2, cv2.LINE_AA)
+        cv2.circle(frame, center, MARKER_RADIUS + 1, (255, 255, 255), -1, cv2.LINE_AA)
+        cv2.circle(frame, center, MARKER_RADIUS, POSITIVE_COLOR if click.is_positive else NEGATIVE_COLOR, -1,
+                   cv2.LINE_AA)
