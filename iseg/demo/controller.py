@@ -18,8 +18,8 @@ import numpy as np
 from iseg.atomic import atomic_path
 from iseg.clicks import Click
 from iseg.inference.transforms import Roi
+from iseg.protocol import PRED_THRESHOLD
 
-MASK_THRESHOLD = 0.49
 
 
 def load_image_bytes(data: bytes, name: str = "upload") -> np.ndarray:
@@ -238,8 +238,8 @@ class ClickController:
 
     @property
     def mask(self) -> np.ndarray:
-        """(H, W) bool: prob > 0.49, the protocol's threshold."""
-        return self.prob > MASK_THRESHOLD
+        """(H, W) bool: prob > the protocol's threshold."""
+        return self.prob > PRED_THRESHOLD
 
     @property
     def intention(self) -> Intention | None:

@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 
 from iseg.clicks import Click
-from iseg.demo.controller import MASK_THRESHOLD, Snapshot
+from iseg.demo.controller import Snapshot
 from iseg.inference.transforms import Roi
+from iseg.protocol import PRED_THRESHOLD
 from iseg.visualize import MASK_COLOR, NEGATIVE_COLOR, POSITIVE_COLOR
 
 # Display limits: images are never upscaled, and the largest frame fits beside the demo's 300 px control panel in
@@ -88,7 +89,7 @@ class FrameRenderer:
         """(H, W) probabilities -> (h, w) bool mask at display size (resized before the threshold: smooth edges)."""
         if self.size != self.full_size:
             prob = cv2.resize(prob, self.size[::-1], interpolation=cv2.INTER_AREA)
-        return prob > MASK_THRESHOLD
+        return prob > PRED_THRESHOLD
 
     def render(self, state: Snapshot, style: FrameStyle = FrameStyle()) -> np.ndarray:
         """(h, w, 3) uint8: the image, the mask (fill and outline), optionally the intention, then the clicks."""
