@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-size", type=int, default=400, help="predictors' zoom-in / cascade target size")
     p.add_argument("--train-crop", type=parse_size, default=(320, 480), help="training crop (HxW)")
     p.add_argument("--train-batch", type=int, default=2)
+    p.add_argument("--no-default", action="store_true", help="skip the shipped default model's click row")
     p.add_argument("--ablation", action="store_true", help="also measure what each inference optimisation gains")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -313,15 +314,34 @@ def bench_caption(args: argparse.Namespace, info: dict) -> str:
             f"+ Adam. % of ceiling: against the faster layout of the large convolution.\n\n")
 
 
+def default_row(args: argparse.Namespace) -> dict:
+    """Seconds per click of the shipped default model (trained weights) at the input sizes its checkpoints record,
+    flip on and off: what `--predictor default`, the demo and `make smoke` run."""
+    from iseg.weights import default_predictor
+
+    image, gt = synthetic_scene(args.image)
+    row: dict = {}
+    for key, flip in (("cascade_flip", True), ("cascade", False)):
+        predictor = default_predictor(flip=flip)
+        times = click_session(predictor, image, gt, args.clicks)
+        row[f"{key}_click_s"], row[f"{key}_model_s"] = times["click_s"], times["model_s"]
+    row["config"] = f"default (shipped; coarse {predictor.coarse_size}, crop {predictor.target_size})"
+    return row
+
+
 def bench_table(args: argparse.Namespace, progress: bool = True) -> pd.DataFrame:
-    """Measure every config and the ceiling; one row each."""
+    """Measure every config, the shipped default model (unless --no-default) and the ceiling; one row each."""
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
-    bar = tqdm(total=len(names) + 1, desc="bench", disable=not progress)
+    bar = tqdm(total=len(names) + 2, desc="bench", disable=not progress)
     rows = ceiling_rows(args.repeats)
     bar.update()
     for name in names:
         rows.append(config_row(name, args, bar.set_postfix_str))
         bar.update()
+    if not args.no_default:
+        bar.set_postfix_str("default model clicks")
+        rows.append(default_row(args))
+    bar.update()
     bar.close()
     table = pd.DataFrame(rows, columns=list(LABELS))
     ceiling = table["GFLOP_per_s"].iloc[:2].max()

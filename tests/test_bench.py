@@ -27,8 +27,14 @@ def test_bench_writes_one_table_with_every_column(tiny_run):
     assert sorted(p.name for p in out.iterdir()) == ["bench.csv", "bench.md", "machine.json"]
     saved = pd.read_csv(out / "bench.csv")
     assert list(saved.columns) == list(bench.LABELS)
-    assert list(saved["config"]) == ["ceiling: conv3x3 256->256 100x100 NCHW",
-                                     "ceiling: conv3x3 256->256 100x100 NHWC", "ifpn_tiny"]
+    assert list(saved["config"])[:3] == ["ceiling: conv3x3 256->256 100x100 NCHW",
+                                         "ceiling: conv3x3 256->256 100x100 NHWC", "ifpn_tiny"]
+    from iseg.weights import default_predictor
+
+    shipped = default_predictor()
+    default = saved.iloc[3]
+    assert default["config"] == f"default (shipped; coarse {shipped.coarse_size}, crop {shipped.target_size})"
+    assert default["cascade_flip_click_s"] > 0 and default["cascade_click_s"] > 0
     row = saved.iloc[2]
     assert (row.drop("config").astype(float) > 0).all()
     assert row["params_M"] == pytest.approx(sum(p.numel() for p in bench.build_model("ifpn_tiny").parameters()) / 1e6)
