@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iseg.data import berkeley_overlap_ids, load_data_config, load_dataset
+from iseg.data import load_data_config, load_dataset
 
 GRABCUT_WITHOUT_BAND = {"106024", "153093", "181079", "189080", "208001", "376043", "llama", "teddy"}
 
@@ -90,9 +90,13 @@ def test_bsds500_samples(shared_datasets: Path) -> None:
 
 
 def test_berkeley_overlap_exclusion(shared_datasets: Path) -> None:
-    ids = berkeley_overlap_ids(shared_datasets / "Berkeley")
-    assert len(ids) == 96 and "189011" in ids and "189011a" not in ids
+    from iseg.data.overlap import dataset_fingerprints, shared_photos
+
     root = shared_datasets / "BSDS500"
+    bsds = dataset_fingerprints(load_dataset("BSDS500", root, split="train+val+test", per_instance=False))
+    berkeley = dataset_fingerprints(load_dataset("Berkeley", shared_datasets / "Berkeley"))
+    ids = {bsds.ids[j].split("/")[1] for _, j, _ in shared_photos(berkeley, bsds)}
+    assert len(ids) == 96 and "189011" in ids
     full = {s: set(load_dataset("BSDS500", root, split=s).image_keys) for s in ("train", "val", "test")}
     assert len(ids & full["train"]) == 42 and len(ids & full["val"]) == 54 and not ids & full["test"]
     kept = load_dataset("BSDS500", root, split="train+val", per_instance=False, exclude_ids=ids)

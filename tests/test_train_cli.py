@@ -26,7 +26,8 @@ def run(stage: str, config: str, data_config, out, *extra: str) -> int:
     torch.set_num_threads(1)
     try:
         return main([stage, "--config", config, "--data", "folder:1", "--data-config", str(data_config),
-                     "--val", "folder", "--set", "val_size=1", "--set", "exclude=[]", "--out", str(out), "--no-progress", *extra])
+                     "--val", "folder", "--set", "val_size=1",
+                     "--set", "exclude=[]", "--out", str(out), "--no-progress", *extra])
     finally:
         torch.set_num_threads(threads)
 

@@ -1,7 +1,6 @@
 """Datasets: the `Sample` type, readers of the field's benchmark formats and a user's own folder, data configs."""
 
 from iseg.data.base import ImageObjects, ObjectsDataset
-from iseg.data.bsds import berkeley_overlap_ids
 from iseg.data.config import load_data_config, parse_dataset_spec
 from iseg.data.registry import DATASETS, canonical_name, load_dataset
 from iseg.data.sample import IGNORE, Sample
@@ -12,7 +11,6 @@ __all__ = [
     "ImageObjects",
     "ObjectsDataset",
     "Sample",
-    "berkeley_overlap_ids",
     "canonical_name",
     "load_data_config",
     "load_dataset",

@@ -2,13 +2,12 @@
 
 Each image has 4-9 annotators' label maps (regions 1..N, no background). Objects of an image are the regions of
 every annotator, keyed `<annotator>.<region>`; a training sample draws one annotator at random and a region of
-it, with that annotator's label map as `Sample.objects`. Every Berkeley benchmark photo is a BSDS500 train/val
-image: pass `exclude_ids=berkeley_overlap_ids(...)` before evaluating a BSDS500-trained model on Berkeley.
+it, with that annotator's label map as `Sample.objects`. Every Berkeley benchmark photo and 20 GrabCut photos are
+BSDS500 photos: training leaves them out by content (`iseg.data.overlap`, `TrainConfig.exclude`).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -17,18 +16,12 @@ import torch
 from PIL import Image
 
 from iseg.data.base import ImageObjects, ObjectsDataset, require_dir
-from iseg.data.io import IMAGE_EXTENSIONS, read_mat
+from iseg.data.io import read_mat
 
 SPLITS = ("train", "val", "test")
 EXPECTED = ("BSR/BSDS500/data/images/{train,val,test}/<id>.jpg and "
             "BSR/BSDS500/data/groundTruth/{train,val,test}/<id>.mat under the root (the root may also be the "
             "BSR/BSDS500/data folder itself)")
-
-
-def berkeley_overlap_ids(berkeley_root: str | Path) -> set[str]:
-    """BSDS500 ids of the Berkeley benchmark photos: stems of `<berkeley_root>/images` without a trailing a/b."""
-    images = require_dir("Berkeley", Path(berkeley_root) / "images", "<root>/images/<stem>.{jpg,png}")
-    return {re.sub(r"^(\d+)[ab]$", r"\1", p.stem) for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS}
 
 
 def upright(label_map: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:

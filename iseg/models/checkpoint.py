@@ -67,7 +67,8 @@ def read_input_sizes(path: str | Path) -> dict[str, int] | None:
     sizes = load_checkpoint(path).get("input_sizes")
     if sizes is None:
         return None
-    if not isinstance(sizes, dict) or any(not isinstance(sizes.get(k), int) or sizes[k] < 1 for k in ("coarse", "fine")):
+    valid = isinstance(sizes, dict) and all(isinstance(sizes.get(k), int) and sizes[k] >= 1 for k in ("coarse", "fine"))
+    if not valid:
         raise CheckpointError(f"{path}: input_sizes must map 'coarse' and 'fine' to positive integers, got {sizes!r}")
     return {"coarse": sizes["coarse"], "fine": sizes["fine"]}
 
