@@ -79,10 +79,12 @@ class RunLock:
     def __init__(self, folder: Path | str) -> None:
         self.path = Path(folder) / LOCK_NAME
         self._fd: int | None = None
+        self._created = False
 
     def acquire(self) -> RunLock:
         """Create the folder and take its lock; raises if the folder is not writable or another run holds it."""
         try:
+            self._created = self._created or not self.path.parent.exists()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
@@ -111,12 +113,14 @@ class RunLock:
             return False
 
     def release(self) -> None:
-        """Remove the lock file and drop the lock (nothing if not held)."""
+        """Remove the lock file and drop the lock (nothing if not held); a folder it created and left empty goes too."""
         if self._fd is None:
             return
         self.path.unlink(missing_ok=True)
         os.close(self._fd)
         self._fd = None
+        if self._created and not any(self.path.parent.iterdir()):
+            self.path.parent.rmdir()
 
     def __enter__(self) -> RunLock:
         return self.acquire()

@@ -76,6 +76,22 @@ class TrainConfig:
             raise ValueError(f"scheduler must be 'step' or 'cosine', got {self.scheduler!r}")
         if len(self.crop_size) != 2:
             raise ValueError(f"crop_size must be (h, w), got {self.crop_size!r}")
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """Raise, naming the key, on a count or size that no run can use (e.g. crop_size [0, 0], epochs 0)."""
+        minimum = {"epochs": 1, "batch_size": 1, "samples_per_epoch": 1, "max_num_points": 1, "val_size": 1,
+                   "val_clicks": 1, "num_workers": 0, "threads": 0, "checkpoint_every": 0, "min_object_area": 0,
+                   "max_iterative_clicks": 0}
+        for key, least in minimum.items():
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"training config key {key!r} must be an integer >= {least}, got {value!r}")
+        if not all(isinstance(v, int) and v > 0 for v in self.crop_size):
+            raise ValueError(f"crop_size must be two positive integers (h, w), got {list(self.crop_size)}")
+        if not self.lr > 0 or not all(v > 0 for v in self.scale_range):
+            raise ValueError(f"lr and scale_range must be positive, got lr={self.lr!r}, "
+                             f"scale_range={list(self.scale_range)}")
 
     @property
     def aspect(self) -> float:
