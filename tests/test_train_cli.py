@@ -150,7 +150,8 @@ def test_ctrl_c_says_how_to_resume_and_two_runs_cannot_share_out(tmp_path, data_
         run("coarse", "smoke", data_config, out)
     err = capsys.readouterr().err
     assert exit_info.value.code == 130
-    assert f"keeps epoch 1 (checkpoints/last.pt); continue with: python -m iseg.train coarse --out {out} --resume" in err
+    assert (f"keeps epoch 1 (checkpoints/last.pt); continue with: python -m iseg.train coarse --out {out} "
+            "--resume") in err
     assert not (out / ".iseg.lock").exists()
 
     with RunLock(out):
