@@ -8,8 +8,9 @@ from pathlib import Path
 
 from iseg.atomic import write_text
 from iseg.checksum import sha256_of, verify_sha256
+from iseg.resources import shipped
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = shipped("weights")
 MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 

@@ -13,10 +13,11 @@ from ipyevents import Event
 
 from iseg.data.sample import Sample
 from iseg.demo.controller import ClickController, load_image_bytes
+from iseg.resources import project_root
 
 MAX_SIDE = 800
 JPEG_QUALITY = 90
-DEFAULT_SAVE_DIR = Path(__file__).resolve().parents[2] / "runs" / "demo"
+DEFAULT_SAVE_DIR = project_root() / "runs" / "demo"
 
 
 def display_scale(shape: tuple[int, ...], max_side: int = MAX_SIDE) -> float:
