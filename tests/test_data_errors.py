@@ -228,13 +228,17 @@ def test_broken_links_are_reported_not_dropped(tmp_path: Path) -> None:
 
 def test_file_name_that_is_not_utf8(tmp_path: Path) -> None:
     import os
+    import subprocess
+    import sys
 
     make_pairs(tmp_path, ("a",))
     stem = os.fsdecode(b"caf\xe9")  # Latin-1 bytes: not UTF-8
     for folder, suffix in (("img", ".jpg"), ("gt", ".png")):
         os.rename(tmp_path / folder / f"a{suffix}", tmp_path / folder / f"{stem}{suffix}")
-    dataset = load_dataset("DAVIS", tmp_path)
-    sample = dataset[0]
-    assert sample.id == "DAVIS/caf\\xe9" and sample.mask.sum() == 100
-    sample.id.encode("utf-8")
-    assert dataset.validate() == []
+    script = ("import sys; from iseg.data import load_dataset; d = load_dataset('DAVIS', sys.argv[1]); s = d[0]; "
+              "s.id.encode('utf-8'); print(s.id, int(s.mask.sum()), d.validate())")
+    # in a subprocess: reading such a name used to crash the interpreter (a segfault in cv2.imread)
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["DAVIS/caf\\xe9", "100", "[]"]
