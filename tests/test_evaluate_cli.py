@@ -122,7 +122,10 @@ def test_ctrl_c_keeps_the_finished_samples(tmp_path, capsys, monkeypatch):
     fake_run(monkeypatch, _InterruptedPredictor(at=3))
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as exit_info:
-        main(["--predictor", "grabcut", "--datasets", "GrabCut", "--out", str(out), "--no-progress"])
+        try:
+            main(["--predictor", "grabcut", "--datasets", "GrabCut", "--out", str(out), "--no-progress"])
+        except KeyboardInterrupt:
+            pytest.fail("Ctrl-C escaped the CLI")
     assert exit_info.value.code == 130
     err = capsys.readouterr().err
     assert "interrupted: the 2 finished sample(s) are in" in err and "Traceback" not in err

@@ -147,7 +147,10 @@ def test_ctrl_c_says_how_to_resume_and_two_runs_cannot_share_out(tmp_path, data_
 
     monkeypatch.setattr(iseg.training.trainer, "train", interrupted_after_one_epoch)
     with pytest.raises(SystemExit) as exit_info:
-        run("coarse", "smoke", data_config, out)
+        try:
+            run("coarse", "smoke", data_config, out)
+        except KeyboardInterrupt:
+            pytest.fail("Ctrl-C escaped the CLI")
     err = capsys.readouterr().err
     assert exit_info.value.code == 130
     assert (f"keeps epoch 1 (checkpoints/last.pt); continue with: python -m iseg.train coarse --out {out} "
