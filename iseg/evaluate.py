@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     require_positive(parser, args, "max_clicks", "limit", "threads", "target_size")
     if not 0 < args.target_iou <= 1:
         parser.error(f"--target-iou must be in (0, 1], got {args.target_iou}")
+    if not args.datasets.strip(", "):
+        parser.error("--datasets names no dataset; expected e.g. GrabCut,Berkeley")
     with reporting(parser.prog, args.debug):
         if args.out.exists() and any(p.name != LOCK_NAME for p in args.out.iterdir()) and not args.overwrite:
             parser.error(f"output folder {args.out} is not empty; choose another --out or pass --overwrite")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from iseg.atomic import write_text
 from iseg.checksum import sha256_of, verify_sha256
-from iseg.resources import shipped
+from iseg.resources import installed_from_wheel, shipped
 
 WEIGHTS_DIR = shipped("weights")
 MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 
-RESTORE = "Restore it with `git checkout -- weights/`."
+RESTORE = "Reinstall iseg to restore it." if installed_from_wheel() else "Restore it with `git checkout -- weights/`."
 STAGES = ("coarse", "fine")
 
 

@@ -71,6 +71,12 @@ def test_unusable_counts_stop_before_any_work(tmp_path, capsys, option):
     assert not (tmp_path / "run").exists()
 
 
+def test_no_dataset_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--predictor", "grabcut", "--datasets", ",", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2 and "--datasets names no dataset" in capsys.readouterr().err
+
+
 class _Samples:
     """A tiny dataset of `n` samples."""
 
