@@ -174,9 +174,11 @@ def test_truncated_image_is_refused_and_reported(tmp_path: Path, suffix: str) ->
 def test_jpeg_with_data_after_its_end_marker_is_complete(tmp_path: Path) -> None:
     from iseg.data.io import truncated
 
-    data = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8))[1].tobytes()
-    assert not truncated(data) and not truncated(data + b"trailer" * 300)
-    assert all(truncated(data[:n]) for n in (len(data) - 2, len(data) // 2, 200))
+    image = np.random.default_rng(0).integers(0, 255, (H * 4, W * 4, 3), dtype=np.uint8)
+    for params in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], [cv2.IMWRITE_JPEG_RST_INTERVAL, 2]):
+        data = cv2.imencode(".jpg", image, params)[1].tobytes()
+        assert not truncated(data) and not truncated(data + b"trailer" * 300)
+        assert all(truncated(data[:n]) for n in (len(data) - 2, len(data) // 2, 200))
 
 
 def test_mask_alpha_channel(tmp_path: Path) -> None:
