@@ -34,12 +34,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from iseg.atomic import write_text
+from iseg.cli import RunLock, add_debug_flag, reporting, require_positive
 from iseg.clicks import Click, Clicker
 from iseg.inference import CascadePredictor, SingleNetPredictor
 from iseg.inference.predictors import prepare_model
 from iseg.inference.transforms import long_side_size, resize
 from iseg.metrics import iou
 from iseg.models import ISModel, build_model, clicks_to_points
+from iseg.models.config import load_model_config
 from iseg.models.layers import fold_batchnorm
 from iseg.protocol import PRED_THRESHOLD
 
@@ -65,6 +67,8 @@ def parse_size(text: str) -> tuple[int, int]:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a size HEIGHTxWIDTH such as 480x854, got {text!r}") from None
+    if height < 1 or width < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive size HEIGHTxWIDTH such as 480x854, got {text!r}")
     return height, width
 
 
@@ -86,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-default", action="store_true", help="skip the shipped default model's click row")
     p.add_argument("--ablation", action="store_true", help="also measure what each inference optimisation gains")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_debug_flag(p)
     return p
 
 
@@ -411,8 +416,19 @@ def write_outputs(out: Path, stem: str, table: pd.DataFrame, caption: str, label
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    """Run the benchmark, print and save the table; returns it."""
-    args = build_parser().parse_args(argv)
+    """Run the benchmark, print and save the table; returns it. A user error or Ctrl-C ends it (SystemExit 2 / 130)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    require_positive(parser, args, "threads", "repeats", "clicks", "size", "target_size", "train_batch")
+    with reporting(parser.prog, args.debug):
+        for name in [n.strip() for n in args.configs.split(",") if n.strip()]:
+            load_model_config(name)  # an unknown config stops here, before any measurement
+        with RunLock(args.out):
+            return run(args)
+
+
+def run(args: argparse.Namespace) -> pd.DataFrame:
+    """The benchmark of parsed arguments, with the lock of --out held."""
     if args.quick:
         args.repeats, args.clicks = 2, 3
     torch.set_num_threads(args.threads)

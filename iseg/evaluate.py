@@ -2,13 +2,15 @@
 
     python -m iseg.evaluate --predictor grabcut --datasets GrabCut,Berkeley --out runs/baseline_grabcut
 
-Writes `results.csv` (one row per dataset), `ious.csv` (one row per sample and click: dataset, sample,
-click, iou, seconds) and `config.json` (arguments, device, threads, versions, date), then prints the table.
+Writes `config.json` (arguments, device, threads, versions, date) first, `ious.csv` (one row per sample and
+click: dataset, sample, click, iou, seconds) as samples finish (Ctrl-C keeps them) and `results.csv` (one row
+per dataset) at the end, then prints the table. Errors: one line and exit status 2 (docs/errors.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
 import platform
@@ -20,7 +22,8 @@ import cv2
 import pandas as pd
 
 from iseg.atomic import write_text
-from iseg.evaluation import evaluate, results_table
+from iseg.cli import LOCK_NAME, Interrupted, RunLock, add_debug_flag, reporting, require_positive
+from iseg.evaluation import PER_CLICK_COLUMNS, evaluate, per_click_rows, results_table
 from iseg.predictor import SPECS_HELP, load_predictor
 
 
@@ -50,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="longer side of the whole image for the coarse network; default: the size the checkpoint "
                         "was trained at, 400 for a checkpoint that records none")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_debug_flag(p)
     return p
 
 
@@ -72,19 +76,36 @@ def run_info(args: argparse.Namespace, threads: int) -> dict:
 
 def evaluate_to_folder(predictor, datasets: list, out: Path, info: dict, **options) -> tuple[pd.DataFrame,
                                                                                       pd.DataFrame]:
-    """Evaluate one predictor on each dataset; write results.csv, ious.csv and config.json (`info`) into `out`.
+    """Evaluate one predictor on each dataset into `out`: config.json (`info`) first, ious.csv one sample at a
+    time as each finishes (Ctrl-C keeps them: `Interrupted` says how many), results.csv at the end.
 
     `options` go to `iseg.evaluation.evaluate` (max_clicks, target_iou, stop_early, limit, progress).
     Returns (results table, per-click IoUs).
     """
-    results = [evaluate(predictor, d, **options) for d in datasets]
-    table = results_table(results)
-    per_click = pd.concat([r.per_click() for r in results], ignore_index=True)
     out = Path(out)
-    write_text(out / "results.csv", table.to_csv(index=False))
-    write_text(out / "ious.csv", per_click.to_csv(index=False))
     write_text(out / "config.json", json.dumps(info, indent=2, default=str) + "\n")
-    return table, per_click
+    (out / "results.csv").unlink(missing_ok=True)  # never beside the rows of another run
+    results, finished = [], 0
+    with open(out / "ious.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(PER_CLICK_COLUMNS)
+
+        def keep(dataset: str, sample_id: str, ious, seconds) -> None:
+            nonlocal finished
+            writer.writerows(per_click_rows(dataset, sample_id, ious, seconds))
+            f.flush()
+            finished += 1
+
+        try:
+            for d in datasets:
+                name = getattr(d, "name", type(d).__name__)
+                results.append(evaluate(predictor, d, on_sample=lambda *row, name=name: keep(name, *row), **options))
+        except KeyboardInterrupt:
+            raise Interrupted(f"the {finished} finished sample(s) are in {out / 'ious.csv'}; results.csv is "
+                              "written by a complete run only") from None
+    table = results_table(results)
+    write_text(out / "results.csv", table.to_csv(index=False))
+    return table, pd.concat([r.per_click() for r in results], ignore_index=True)
 
 
 def slug(name: str) -> str:
@@ -100,6 +121,13 @@ def compare(methods: dict[str, dict], datasets: list, out: Path | str, *, device
     "IFPN": {"coarse": "c.pt", "fine": "f.pt"}}. Returns (results table, per-click IoUs), both with a
     `method` column first. `options` go to `iseg.evaluation.evaluate`.
     """
+    with RunLock(out):
+        return _compare(methods, datasets, Path(out), device, flip, options)
+
+
+def _compare(methods: dict[str, dict], datasets: list, out: Path, device: str, flip: bool,
+             options: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`compare` with the lock of `out` held."""
     tables, per_clicks = [], []
     for name, spec in methods.items():
         spec = dict(spec)
@@ -116,17 +144,29 @@ def compare(methods: dict[str, dict], datasets: list, out: Path | str, *, device
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    """Run the evaluation and return the results table."""
-    import torch
-
-    from iseg.data import load_dataset, parse_dataset_spec
-
+    """Run the evaluation and return the results table; a user error or Ctrl-C ends it (SystemExit 2 / 130)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.predictor is None and args.coarse is None:
         parser.error(f"give --predictor ({SPECS_HELP}) or --coarse and --fine")
-    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
-        parser.error(f"output folder {args.out} is not empty; choose another --out or pass --overwrite")
+    require_positive(parser, args, "max_clicks", "limit", "threads", "target_size")
+    if not 0 < args.target_iou <= 1:
+        parser.error(f"--target-iou must be in (0, 1], got {args.target_iou}")
+    if not args.datasets.strip(", "):
+        parser.error("--datasets names no dataset; expected e.g. GrabCut,Berkeley")
+    with reporting(parser.prog, args.debug):
+        if args.out.exists() and any(p.name != LOCK_NAME for p in args.out.iterdir()) and not args.overwrite:
+            parser.error(f"output folder {args.out} is not empty; choose another --out or pass --overwrite")
+        with RunLock(args.out):
+            return run(args)
+
+
+def run(args: argparse.Namespace) -> pd.DataFrame:
+    """The evaluation of parsed arguments, with the lock of --out held."""
+    import torch
+
+    from iseg.data import load_dataset, parse_dataset_spec
+
     if args.threads is not None:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from iseg.protocol import MAX_CLICKS, MIOU_CLICKS, NOC_THRESHOLDS, NOF_THRESHOLD
 
 TABLE_COLUMNS = ["dataset", "samples", *(f"NoC@{round(t * 100)}" for t in NOC_THRESHOLDS),
                  *(f"NoF@{round(t * 100)}" for t in NOF_THRESHOLDS), "SPC", *(f"mIoU@{k}" for k in MIOU_CLICKS)]
+PER_CLICK_COLUMNS = ["dataset", "sample", "click", "iou", "seconds"]
 PUBLISHED_CSV = Path(__file__).with_name("reference") / "published.csv"
 
 
@@ -78,10 +79,14 @@ class EvaluationResult:
 
     def per_click(self) -> pd.DataFrame:
         """One row per sample and click: dataset, sample, click (1-based), iou, seconds."""
-        rows = [(self.dataset, sid, k + 1, float(v), float(t))
-                for sid, ious, secs in zip(self.sample_ids, self.ious, self.click_seconds)
-                for k, (v, t) in enumerate(zip(ious, secs))]
-        return pd.DataFrame(rows, columns=["dataset", "sample", "click", "iou", "seconds"])
+        rows = [row for sid, ious, secs in zip(self.sample_ids, self.ious, self.click_seconds)
+                for row in per_click_rows(self.dataset, sid, ious, secs)]
+        return pd.DataFrame(rows, columns=PER_CLICK_COLUMNS)
+
+
+def per_click_rows(dataset: str, sample_id: str, ious: np.ndarray, seconds: np.ndarray) -> list[tuple]:
+    """The PER_CLICK_COLUMNS rows of one sample: (dataset, sample, click (1-based), iou, seconds)."""
+    return [(dataset, sample_id, k + 1, float(v), float(t)) for k, (v, t) in enumerate(zip(ious, seconds))]
 
 
 def first_clicks_score(curve: np.ndarray) -> float:
@@ -143,12 +148,16 @@ def evaluate_sample(predictor: Predictor, image: np.ndarray, gt_mask: np.ndarray
 
 def evaluate(predictor: Predictor, dataset, max_clicks: int = MAX_CLICKS, target_iou: float = 0.90, min_clicks: int = 1,
              pred_thr: float = PRED_THRESHOLD, progress: bool = True, stop_early: bool = True,
-             limit: int | None = None) -> EvaluationResult:
+             limit: int | None = None,
+             on_sample: Callable[[str, np.ndarray, np.ndarray], None] | None = None) -> EvaluationResult:
     """Evaluate a predictor on a dataset of `iseg.data.Sample` (the first `limit` samples if given).
 
     With stop_early a sample stops once IoU >= target_iou (after min_clicks); without it every sample
-    runs max_clicks clicks (the full mIoU curve).
+    runs max_clicks clicks (the full mIoU curve). `on_sample(sample_id, ious, seconds)` is called as each
+    sample finishes (e.g. to write its rows at once).
     """
+    if max_clicks < 1 or (limit is not None and limit < 1):
+        raise ValueError(f"max_clicks and limit must be positive, got max_clicks={max_clicks}, limit={limit}")
     n = len(dataset) if limit is None else min(limit, len(dataset))
     name = getattr(dataset, "name", type(dataset).__name__)
     ids, ious, click_seconds, image_seconds = [], [], [], []
@@ -156,6 +165,8 @@ def evaluate(predictor: Predictor, dataset, max_clicks: int = MAX_CLICKS, target
         sample = dataset[i]
         sample_ious, secs, image_secs = evaluate_sample(predictor, sample.image, sample.mask, max_clicks,
                                                          target_iou, min_clicks, pred_thr, stop_early)
+        if on_sample is not None:
+            on_sample(sample.id, sample_ious, secs)
         ids.append(sample.id)
         ious.append(sample_ious)
         click_seconds.append(secs)

@@ -7,11 +7,13 @@ Examples:
 
 Settings are resolved in order: the config (a name in iseg/configs/train, a YAML path, or the run's config.yaml
 on --resume), then the explicit flags, then `--set key=value` pairs (any TrainConfig field, values as YAML).
+Errors end with one line and exit status 2; Ctrl-C says how to resume (docs/errors.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from iseg.cli import Interrupted, RunLock, add_debug_flag, reporting, require_positive
 from iseg.data import canonical_name, parse_dataset_spec
 from iseg.training.config import TrainConfig, list_configs, load_config, parse_overrides
 from iseg.training.data import check_val_name, parse_data_arg
@@ -50,13 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_debug_flag(parser)
     return parser
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig of the parsed arguments (see the module docstring for the order)."""
     base = args.config
-    if base is None and args.resume and (Path(args.out) / "config.yaml").is_file():
+    if args.resume and not (Path(args.out) / "checkpoints" / "last.pt").is_file():
+        raise FileNotFoundError(f"--resume: {args.out} holds no run to resume (no checkpoints/last.pt); "
+                                "start one without --resume")
+    if base is None and args.resume:
         base = str(Path(args.out) / "config.yaml")
     overrides = {"stage": args.stage}
     if args.data:
@@ -80,27 +87,57 @@ def check_dataset_names(cfg: TrainConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse, resolve the config, train; configuration errors end with a one-line message and exit code 2."""
+    """Parse, resolve the config, train; returns 0. A user error ends with one line and SystemExit(2), Ctrl-C
+    with how to resume and SystemExit(130)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        cfg = resolve_config(args)
-    except (ValueError, FileNotFoundError) as error:
-        parser.error(str(error))
-    from iseg.training.trainer import train
+    require_positive(parser, args, "epochs", "batch_size", "samples_per_epoch", "threads")
+    with reporting(parser.prog, args.debug):
+        try:
+            cfg = resolve_config(args)
+        except (ValueError, FileNotFoundError) as error:
+            parser.error(str(error))
+        check_epochs_left(cfg, args)
+        from iseg.training.trainer import train
 
-    try:
-        out = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if os.environ.get("RANK", "0") == "0":
+        main_process = os.environ.get("RANK", "0") == "0"
+        with RunLock(args.out) if main_process else contextlib.nullcontext():
+            try:
+                out = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+            except KeyboardInterrupt:
+                raise Interrupted(resume_note(args)) from None
+    if main_process:
         print(f"run folder: {out}")
     return 0
 
 
+def finished_epochs(out: str | Path) -> int:
+    """The last epoch recorded in a run folder's metrics.csv (0 when none)."""
+    from iseg.training.trainer import read_metrics
+
+    return max((int(row["epoch"]) for row in read_metrics(Path(out) / "metrics.csv")), default=0)
+
+
+def check_epochs_left(cfg: TrainConfig, args: argparse.Namespace) -> None:
+    """On --resume, raise when the run has already finished cfg.epochs (it would train nothing)."""
+    done = finished_epochs(args.out) if args.resume else 0
+    if done >= cfg.epochs:
+        raise ValueError(f"--resume: {args.out} has already finished epoch {done} of {cfg.epochs}; pass "
+                         f"--epochs N with N > {done} to train further")
+
+
+def resume_note(args: argparse.Namespace) -> str:
+    """What Ctrl-C kept of a training run and the command that continues it."""
+    done = finished_epochs(args.out)
+    if not done:
+        return f"no epoch finished, nothing to resume in {args.out}: start again"
+    return (f"{args.out} keeps epoch {done} (checkpoints/last.pt); continue with: "
+            f"python -m iseg.train {args.stage} --out {args.out} --resume")
+
+
 def to_argv(stage: str, out: str | Path, options: dict[str, Any]) -> list[str]:
-    """CLI arguments from keyword options: {"epochs": 3, "resume": True, "set": {"lr": 1e-4}}; None/False/"" skipped."""
+    """CLI arguments from keyword options: {"epochs": 3, "resume": True, "set": {"lr": 1e-4}}; None/False/"" skipped
+    (0 is a value, passed on)."""
     argv = [stage, "--out", str(out)]
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
@@ -109,7 +146,7 @@ def to_argv(stage: str, out: str | Path, options: dict[str, Any]) -> list[str]:
                 argv += ["--set", f"{name}={json.dumps(setting)}"]
         elif value is True:
             argv.append(flag)
-        elif value not in (None, False, "", 0):
+        elif value is not None and value is not False and value != "":
             argv += [flag, str(value)]
     return argv
 

@@ -3,33 +3,47 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from iseg.atomic import write_text
 from iseg.checksum import sha256_of, verify_sha256
+from iseg.resources import installed_from_wheel, shipped
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = shipped("weights")
 MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 
-RESTORE = "Restore it with `git checkout -- weights/`."
+RESTORE = "Reinstall iseg to restore it." if installed_from_wheel() else "Restore it with `git checkout -- weights/`."
+STAGES = ("coarse", "fine")
 
 
 def read_manifest(manifest: Path | str = MANIFEST) -> dict:
-    """The manifest: {"coarse": {"file": ..., "sha256": ...}, "fine": {...}}."""
+    """The manifest: {"coarse": {"file": ..., "sha256": ...}, "fine": {...}}; a damaged one is an error."""
     manifest = Path(manifest)
     if not manifest.is_file():
         raise FileNotFoundError(
             f"No default model: {manifest} is missing. Train one (weights/README.md) or pass a checkpoint."
         )
-    return json.loads(manifest.read_text())
+    try:
+        entries = json.loads(manifest.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"the default model's manifest {manifest} is damaged (not JSON: {error}). "
+                         f"{RESTORE}") from None
+    for stage in STAGES:
+        entry = entries.get(stage) if isinstance(entries, dict) else None
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("file", "sha256")):
+            raise ValueError(f"the default model's manifest {manifest} is damaged: expected a {stage!r} entry "
+                             f'{{"file": ..., "sha256": ...}} for each of {list(STAGES)}. {RESTORE}')
+    return entries
 
 
 def default_checkpoints(manifest: Path | str = MANIFEST) -> dict[str, Path]:
     """Verified paths of the default model's checkpoints, by stage name ("coarse", "fine")."""
     manifest = Path(manifest)
     entries = read_manifest(manifest)
-    return {stage: verify_sha256(manifest.parent / e["file"], e["sha256"], RESTORE) for stage, e in entries.items()}
+    return {stage: verify_sha256(manifest.parent / entries[stage]["file"], entries[stage]["sha256"], RESTORE)
+            for stage in STAGES}
 
 
 def export_checkpoint(source: Path | str, target: Path | str, half: bool = True) -> Path:
@@ -42,15 +56,39 @@ def export_checkpoint(source: Path | str, target: Path | str, half: bool = True)
     return save_checkpoint(target, {"model_config": payload["model_config"], "model": state, **extra})
 
 
-def export_default(checkpoints: dict[str, Path | str], weights_dir: Path | str = WEIGHTS_DIR) -> dict:
+def export_default(checkpoints: dict[str, Path | str], weights_dir: Path | str = WEIGHTS_DIR,
+                   force: bool = False) -> dict:
     """Export training checkpoints by stage ({"coarse": ..., "fine": ...}) as the default model: fp16 files
-    `default_<stage>.pt` in `weights_dir` and their sha256 in its manifest.json (written last)."""
+    `default_<stage>.pt` in `weights_dir` and their sha256 in its manifest.json (written last).
+
+    Both checkpoints are loaded and exported to temporary files before anything is replaced; existing files
+    are replaced only with `force`.
+    """
+    from iseg.cli import RunLock
+    from iseg.models.checkpoint import load_model
+
     weights_dir = Path(weights_dir)
-    manifest = {}
-    for stage, source in checkpoints.items():
-        target = export_checkpoint(source, weights_dir / f"default_{stage}.pt")
-        manifest[stage] = {"file": target.name, "sha256": sha256_of(target), "source": str(source)}
-    write_text(weights_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    if sorted(checkpoints) != sorted(STAGES):
+        raise ValueError(f"the default model needs checkpoints for {list(STAGES)}, got {sorted(checkpoints)}")
+    targets = {stage: weights_dir / f"default_{stage}.pt" for stage in STAGES}
+    existing = [str(p) for p in [*targets.values(), weights_dir / "manifest.json"] if p.exists()]
+    if existing and not force:
+        raise FileExistsError(f"{', '.join(existing)} exist already; pass force=True (--force) to replace them")
+    for source in checkpoints.values():
+        load_model(source)  # a missing, foreign or damaged checkpoint stops here, before any file is written
+    with RunLock(weights_dir):
+        staged = {stage: weights_dir / f".{target.name}.new" for stage, target in targets.items()}
+        try:
+            for stage, source in checkpoints.items():
+                export_checkpoint(source, staged[stage])
+            manifest = {stage: {"file": targets[stage].name, "sha256": sha256_of(staged[stage]),
+                                "source": str(checkpoints[stage])} for stage in STAGES}
+            for stage in STAGES:
+                os.replace(staged[stage], targets[stage])
+        finally:
+            for path in staged.values():
+                path.unlink(missing_ok=True)
+        write_text(weights_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
@@ -62,13 +100,25 @@ def default_predictor(device: str = "cpu", flip: bool = True, **kwargs):
     return predictor_from_checkpoints(paths["coarse"], paths.get("fine"), device=device, flip=flip, **kwargs)
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> dict:
+    """`python -m iseg.weights`: export two training checkpoints as the default model; prints the manifest."""
     import argparse
+
+    from iseg.cli import add_debug_flag, reporting
 
     parser = argparse.ArgumentParser(prog="python -m iseg.weights",
                                      description="Export trained checkpoints as the shipped default model.")
     parser.add_argument("--coarse", required=True, help="coarse-network training checkpoint")
     parser.add_argument("--fine", required=True, help="fine-network training checkpoint")
     parser.add_argument("--out", default=str(WEIGHTS_DIR), help="weights folder")
-    args = parser.parse_args()
-    print(json.dumps(export_default({"coarse": args.coarse, "fine": args.fine}, args.out), indent=2))
+    parser.add_argument("--force", action="store_true", help="replace the default model already in --out")
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
+    with reporting(parser.prog, args.debug):
+        manifest = export_default({"coarse": args.coarse, "fine": args.fine}, args.out, force=args.force)
+    print(json.dumps(manifest, indent=2))
+    return manifest
+
+
+if __name__ == "__main__":
+    main()

@@ -83,3 +83,15 @@ def test_parse_size_error_names_the_value():
     assert bench.parse_size("480x854") == (480, 854)
     with pytest.raises(argparse.ArgumentTypeError, match="expected a size HEIGHTxWIDTH such as 480x854, got '480'"):
         bench.parse_size("480")
+
+
+@pytest.mark.parametrize("args, message", [(["--size", "0"], "--size must be a positive number"),
+                                           (["--threads", "0"], "--threads must be a positive number"),
+                                           (["--image", "0x80"], "expected a positive size"),
+                                           (["--configs", "nope"], "error: unknown model 'nope'")])
+def test_unusable_arguments_are_one_line_errors_before_any_work(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main([*TINY, "--out", str(tmp_path / "b"), *args])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "b").exists()

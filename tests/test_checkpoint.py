@@ -99,3 +99,19 @@ def test_save_requires_model_and_config(tmp_path):
     with pytest.raises(ValueError, match=r"lacks \['model_config'\]"):
         save_checkpoint(tmp_path / "x.pt", {"model": {}})
     assert not any(tmp_path.iterdir())
+
+
+def test_random_or_code_bearing_file_error_gives_no_advice_to_load_it_unsafely(tmp_path):
+    import os
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    random_file = tmp_path / "random.pt"
+    random_file.write_bytes(bytes(range(256)) * 8)
+    torch.save({"x": Payload()}, tmp_path / "evil.pt")
+    for path in (random_file, tmp_path / "evil.pt"):
+        with pytest.raises(CheckpointError, match=rf"{path.name} cannot be read .*never loaded") as error:
+            load_checkpoint(path)
+        assert "weights_only" not in str(error.value) and "\n" not in str(error.value)

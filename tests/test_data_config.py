@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from iseg.data import DATASETS, canonical_name, load_data_config, load_dataset, parse_dataset_spec
-from iseg.data.config import REPO_ROOT
+from iseg.resources import project_root
 
 
 def test_default_config_lists_every_format_but_folder() -> None:
     config = load_data_config()
     assert set(config) == set(DATASETS) - {"folder"}
     assert all(path.is_absolute() for path in config.values())
-    assert config["DAVIS"] == REPO_ROOT / "datasets" / "DAVIS"
+    assert config["DAVIS"] == project_root() / "datasets" / "DAVIS"
 
 
 def test_relative_paths(tmp_path: Path) -> None:

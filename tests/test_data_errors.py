@@ -118,3 +118,129 @@ def test_single_object_formats_have_no_split(tmp_path: Path) -> None:
     make_pairs(tmp_path)
     with pytest.raises(ValueError, match="DAVIS has no splits"):
         load_dataset("DAVIS", tmp_path, split="val")
+
+
+class _Payload:
+    """A pickle that runs code when loaded (a file is created)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('pwned')",))
+
+
+def test_coco_lvis_pickle_with_code_is_refused_before_it_runs(tmp_path: Path) -> None:
+    import pickle
+
+    split = tmp_path / "train"
+    for folder in ("images", "masks"):
+        (split / folder).mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    (split / "hannotation.pickle").write_bytes(pickle.dumps({"a": {"num_instance_masks": 1, "x": _Payload(marker)}}))
+    with pytest.raises(ValueError, match=r"hannotation\.pickle.*builtins\.exec.*only builtins and numpy arrays"):
+        load_dataset("COCO_LVIS", tmp_path)
+    assert not marker.exists()
+
+
+def test_data_pickle_admits_builtins_and_numpy_arrays(tmp_path: Path) -> None:
+    import pickle
+
+    from iseg.data.io import read_pickle
+
+    value = {"a": [np.arange(3, dtype=np.uint16), (np.int64(2), 1.5, "s", b"b", {1, 2}, None)]}
+    for protocol in (2, 4, 5):
+        path = tmp_path / f"p{protocol}.pickle"
+        path.write_bytes(pickle.dumps(value, protocol=protocol))
+        loaded = read_pickle(path, "test pickle")
+        assert np.array_equal(loaded["a"][0], value["a"][0]) and loaded["a"][1] == value["a"][1]
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".bmp"])
+def test_truncated_image_is_refused_and_reported(tmp_path: Path, suffix: str) -> None:
+    make_pairs(tmp_path)
+    rng = np.random.default_rng(0)
+    image = tmp_path / "img" / f"b{suffix}"
+    (tmp_path / "img" / "b.jpg").unlink()
+    cv2.imwrite(str(image), rng.integers(0, 255, (H, W, 3), dtype=np.uint8))
+    image.write_bytes(image.read_bytes()[:-max(3, image.stat().st_size // 3)])
+    dataset = load_dataset("DAVIS", tmp_path)
+    with pytest.raises(ValueError, match=rf"b\{suffix}: .*truncated"):
+        dataset[1]
+    problems = dataset.validate()
+    assert len(problems) == 1 and f"b{suffix}" in problems[0] and "truncated" in problems[0]
+
+
+def test_jpeg_with_data_after_its_end_marker_is_complete(tmp_path: Path) -> None:
+    from iseg.data.io import truncated
+
+    image = np.random.default_rng(0).integers(0, 255, (H * 4, W * 4, 3), dtype=np.uint8)
+    for params in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], [cv2.IMWRITE_JPEG_RST_INTERVAL, 2]):
+        data = cv2.imencode(".jpg", image, params)[1].tobytes()
+        assert not truncated(data) and not truncated(data + b"trailer" * 300)
+        assert all(truncated(data[:n]) for n in (len(data) - 2, len(data) // 2, 200))
+
+
+def test_mask_alpha_channel(tmp_path: Path) -> None:
+    make_pairs(tmp_path)
+    rgba = np.zeros((H, W, 4), np.uint8)
+    rgba[5:15, 5:15, :3] = 255
+    rgba[..., 3] = 255  # opaque: the alpha channel is dropped
+    cv2.imwrite(str(tmp_path / "gt" / "a.png"), rgba)
+    dataset = load_dataset("DAVIS", tmp_path)
+    assert (dataset[0].mask == 1).sum() == 100
+    rgba[:10, :, 3] = 0  # transparent pixels: its meaning depends on whether alpha is read
+    cv2.imwrite(str(tmp_path / "gt" / "a.png"), rgba)
+    with pytest.raises(ValueError, match=r"a\.png has an alpha channel with transparent pixels"):
+        dataset[0]
+    with pytest.raises(ValueError, match=r"a\.png has an alpha channel"):
+        load_dataset("DAVIS", tmp_path, per_instance=False)[0]
+    assert "alpha" in dataset.validate()[0]
+
+
+@pytest.mark.parametrize("mask", [np.full((H, W), 255, np.uint8), np.ones((H, W), np.uint16)],
+                         ids=["all-one", "16-bit-background-1"])
+def test_mask_without_background_is_refused(tmp_path: Path, mask: np.ndarray) -> None:
+    make_pairs(tmp_path)
+    mask = mask.copy()
+    mask[5:15, 5:15] = 1000 if mask.dtype == np.uint16 else 255
+    cv2.imwrite(str(tmp_path / "gt" / "a.png"), mask)
+    dataset = load_dataset("DAVIS", tmp_path)
+    with pytest.raises(ValueError, match=r"a\.png: object 0 covers the whole image \(no background pixel\)"):
+        dataset[0]
+    with pytest.raises(ValueError, match=r"no usable object.*a\.png.*no background pixel"):
+        load_dataset("DAVIS", tmp_path, per_instance=False)[0]
+    problems = dataset.validate()
+    assert len(problems) == 1 and "no background pixel" in problems[0]
+
+
+def test_broken_links_are_reported_not_dropped(tmp_path: Path) -> None:
+    make_pairs(tmp_path, ("a", "b", "c"))
+    (tmp_path / "img" / "b.jpg").unlink()
+    (tmp_path / "img" / "b.jpg").symlink_to(tmp_path / "gone.jpg")
+    (tmp_path / "gt" / "c.png").unlink()
+    (tmp_path / "gt" / "c.png").symlink_to(tmp_path / "gone.png")
+    dataset = load_dataset("DAVIS", tmp_path)
+    assert len(dataset) == 3
+    with pytest.raises(ValueError, match=r"image .*b\.jpg: broken symbolic link to .*gone\.jpg"):
+        dataset[1]
+    problems = dataset.validate()
+    assert len(problems) == 2 and "b.jpg: broken symbolic link" in problems[0] and "c.png: broken" in problems[1]
+
+
+def test_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    make_pairs(tmp_path, ("a",))
+    stem = os.fsdecode(b"caf\xe9")  # Latin-1 bytes: not UTF-8
+    for folder, suffix in (("img", ".jpg"), ("gt", ".png")):
+        os.rename(tmp_path / folder / f"a{suffix}", tmp_path / folder / f"{stem}{suffix}")
+    script = ("import sys; from iseg.data import load_dataset; d = load_dataset('DAVIS', sys.argv[1]); s = d[0]; "
+              "s.id.encode('utf-8'); print(s.id, int(s.mask.sum()), d.validate())")
+    # in a subprocess: reading such a name used to crash the interpreter (a segfault in cv2.imread)
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["DAVIS/caf\\xe9", "100", "[]"]

@@ -183,7 +183,9 @@ def make_folder(root: Path) -> None:
         mask = np.zeros((H, W), np.uint8)
         mask[rows] = 255
         cv2.imwrite(str(root / "masks" / f"two_{k}.png"), mask)
-    cv2.imwrite(str(root / "masks" / "shot_1.png"), np.full((H, W), 7, np.uint8))
+    shot = np.full((H, W), 7, np.uint8)
+    shot[0] = 0  # a background row: a mask with no background is an error
+    cv2.imwrite(str(root / "masks" / "shot_1.png"), shot)
 
 
 def test_folder(tmp_path: Path) -> None:

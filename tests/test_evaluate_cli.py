@@ -60,3 +60,115 @@ def test_cli_end_to_end_on_two_grabcut_samples(tmp_path, capsys):
     assert "NoC@90" in capsys.readouterr().out
     with pytest.raises(SystemExit):  # a second run into the same folder needs --overwrite
         main(["--predictor", "grabcut", "--datasets", "GrabCut", "--out", str(out), "--limit", "1"])
+
+
+@pytest.mark.parametrize("option", ["--target-size", "--max-clicks", "--limit", "--threads"])
+def test_unusable_counts_stop_before_any_work(tmp_path, capsys, option):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--predictor", "grabcut", "--datasets", "GrabCut", "--out", str(tmp_path / "run"), option, "0"])
+    assert exit_info.value.code == 2
+    assert f"{option} must be a positive number (1 or more), got 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_no_dataset_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--predictor", "grabcut", "--datasets", ",", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2 and "--datasets names no dataset" in capsys.readouterr().err
+
+
+class _Samples:
+    """A tiny dataset of `n` samples."""
+
+    name = "tiny"
+
+    def __init__(self, n: int = 4) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        import numpy as np
+
+        from iseg.data import Sample
+
+        mask = np.zeros((20, 30), np.int8)
+        mask[5:15, 5:20] = 1
+        return Sample(image=np.zeros((20, 30, 3), np.uint8), mask=mask, id=f"tiny/{i}")
+
+
+class _InterruptedPredictor:
+    """Predicts the whole image; Ctrl-C arrives at the image numbered `at`."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.images = at, 0
+
+    def set_image(self, image):
+        self.images += 1
+        if self.images == self.at:
+            raise KeyboardInterrupt
+
+    def predict(self, clicks, prev_prob):
+        import numpy as np
+
+        return np.ones((20, 30), np.float32)
+
+
+def fake_run(monkeypatch, predictor) -> None:
+    """Make the CLI evaluate `predictor` on a `_Samples` dataset."""
+    import iseg.data
+    import iseg.evaluate
+
+    monkeypatch.setattr(iseg.data, "load_dataset", lambda *a, **k: _Samples())
+    monkeypatch.setattr(iseg.evaluate, "load_predictor", lambda *a, **k: predictor)
+
+
+def test_ctrl_c_keeps_the_finished_samples(tmp_path, capsys, monkeypatch):
+    fake_run(monkeypatch, _InterruptedPredictor(at=3))
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        try:
+            main(["--predictor", "grabcut", "--datasets", "GrabCut", "--out", str(out), "--no-progress"])
+        except KeyboardInterrupt:
+            pytest.fail("Ctrl-C escaped the CLI")
+    assert exit_info.value.code == 130
+    err = capsys.readouterr().err
+    assert "interrupted: the 2 finished sample(s) are in" in err and "Traceback" not in err
+    ious = pd.read_csv(out / "ious.csv")
+    assert ious.groupby("sample").size().to_dict() == {"tiny/0": 20, "tiny/1": 20}
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "ious.csv"]  # the lock is released
+
+
+def test_out_in_use_by_another_run_or_not_writable_fails_before_work(tmp_path, capsys, monkeypatch):
+    from iseg.cli import RunLock
+
+    fake_run(monkeypatch, _InterruptedPredictor(at=0))
+    out = tmp_path / "run"
+    with RunLock(out):
+        for extra in ([], ["--overwrite"]):
+            with pytest.raises(SystemExit) as exit_info:
+                main(["--predictor", "grabcut", "--datasets", "GrabCut", "--out", str(out), *extra])
+            assert exit_info.value.code == 2
+            assert "is in use by another run (pid" in capsys.readouterr().err
+    assert not out.exists()  # the folder the lock created is removed with it
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--predictor", "grabcut", "--datasets", "GrabCut", "--out", str(tmp_path / "file" / "run")])
+    assert exit_info.value.code == 2
+    assert "cannot write into the output folder" in capsys.readouterr().err
+
+
+def test_user_errors_are_one_line_unless_debug(tmp_path, capsys, monkeypatch):
+    args = ["--predictor", "grabcut", "--datasets", "Nope", "--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert err.count("\n") == 1 and "error: unknown dataset 'Nope'" in err and "--debug" in err
+    for debug_args, env in ((["--debug"], "0"), ([], "1")):
+        monkeypatch.setenv("ISEG_DEBUG", env)
+        with pytest.raises(SystemExit):
+            main([*args, *debug_args, "--overwrite"])
+        err = capsys.readouterr().err
+        assert "Traceback" in err and "unknown dataset 'Nope'" in err

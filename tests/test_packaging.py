@@ -35,3 +35,39 @@ def test_makefile_has_the_documented_targets_and_ci_runs_make_test():
 def test_runs_folder_is_ignored_but_kept():
     assert (ROOT / "runs/.gitkeep").exists()
     assert "runs/*" in (ROOT / ".gitignore").read_text()
+
+
+def test_a_wheel_install_finds_the_shipped_weights_and_data_config(tmp_path):
+    """`pip install .` (not editable): the wheel carries weights/ and data_configs/; nothing needs the clone."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".*", "runs", "build", "*.egg-info", "__pycache__",
+                                                             "notebooks", "tests", "docs", "datasets"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            str(src), "-w", str(tmp_path / "wheel")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    site = tmp_path / "site"
+    with zipfile.ZipFile(next((tmp_path / "wheel").glob("iseg-*.whl"))) as wheel:
+        wheel.extractall(site)  # a pure-Python wheel installs by unpacking
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    script = """
+import iseg, iseg.weights, iseg.data.config as config
+from iseg.demo.widget import DEFAULT_SAVE_DIR
+from iseg.predictor import load_predictor
+print(iseg.__file__, iseg.weights.WEIGHTS_DIR, config.load_data_config()["GrabCut"], DEFAULT_SAVE_DIR)
+print(sorted(iseg.weights.default_checkpoints()), type(load_predictor("default")).__name__)
+"""
+    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    package, weights, grabcut, save_dir = run.stdout.splitlines()[0].split()
+    assert package == str(site / "iseg" / "__init__.py") and weights == str(site / "iseg" / "_shipped" / "weights")
+    assert grabcut == str(tmp_path / "shared" / "datasets" / "GrabCut")  # relative to the current folder
+    assert save_dir == str(work / "runs" / "demo")
+    assert run.stdout.splitlines()[1].startswith("['coarse', 'fine'] CascadePredictor")

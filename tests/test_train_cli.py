@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -78,15 +79,98 @@ def test_config_errors_exit_2(tmp_path, data_config, capsys):
 
 
 def test_fine_without_coarse_checkpoint_fails(tmp_path, data_config, capsys):
-    assert run("fine", "smoke_fine", data_config, tmp_path / "r") == 2
+    with pytest.raises(SystemExit) as exit_info:
+        run("fine", "smoke_fine", data_config, tmp_path / "r")
+    assert exit_info.value.code == 2
     assert "coarse_checkpoint" in capsys.readouterr().err
 
 
 def test_launch_flags_become_cli_arguments():
     from iseg.train import to_argv
 
-    argv = to_argv("fine", "runs/x", {"config": "fine_cpu", "epochs": 3, "data": "", "batch_size": 0,
-                                       "resume": True, "set": {"lr": 1e-4, "crop_size": [64, 96]}})
-    assert argv == ["fine", "--out", "runs/x", "--config", "fine_cpu", "--epochs", "3", "--resume",
-                    "--set", "lr=0.0001", "--set", "crop_size=[64, 96]"]
+    argv = to_argv("fine", "runs/x", {"config": "fine_cpu", "epochs": 3, "data": "", "num_workers": 0,
+                                       "val": None, "resume": True, "set": {"lr": 1e-4, "crop_size": [64, 96]}})
+    assert argv == ["fine", "--out", "runs/x", "--config", "fine_cpu", "--epochs", "3", "--num-workers", "0",
+                    "--resume", "--set", "lr=0.0001", "--set", "crop_size=[64, 96]"]
     assert build_parser().parse_args(argv).set == ["lr=0.0001", "crop_size=[64, 96]"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "--epochs must be a positive number (1 or more), got 0"),
+    (["--threads", "0"], "--threads must be a positive number"),
+    (["--set", "augment={crop_size: [0, 0]}"], "augment crop_size must be (h, w) with positive sides"),
+    (["--set", "sampler={max_num_points: 0}"], "sampler max_num_points must be >= 1"),
+    (["--set", "lr=[1"], "error:"),  # YAML that does not parse
+])
+def test_unusable_settings_stop_before_training(tmp_path, data_config, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        run("coarse", "smoke", data_config, tmp_path / "r", *args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_without_a_run_is_an_error_not_the_paper_config(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["coarse", "--out", str(tmp_path / "empty"), "--resume"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "holds no run to resume" in err and "COCO_LVIS" not in err
+
+
+def test_runtime_and_yaml_errors_are_one_line(tmp_path, data_config, capsys, monkeypatch):
+    import iseg.training.trainer
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["coarse", "--config", str(bad), "--out", str(tmp_path / "r")])
+    assert exit_info.value.code == 2 and "Traceback" not in capsys.readouterr().err
+
+    def no_device(*args, **kwargs):
+        raise RuntimeError("device 'cuda' requested but CUDA is not available")
+
+    monkeypatch.setattr(iseg.training.trainer, "train", no_device)
+    with pytest.raises(SystemExit) as exit_info:
+        run("coarse", "smoke", data_config, tmp_path / "r")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "CUDA is not available" in err
+
+
+def test_ctrl_c_says_how_to_resume_and_two_runs_cannot_share_out(tmp_path, data_config, capsys, monkeypatch):
+    import iseg.training.trainer
+    from iseg.cli import RunLock
+
+    out = tmp_path / "r"
+
+    def interrupted_after_one_epoch(cfg, out_dir, **kwargs):
+        (Path(out_dir) / "metrics.csv").write_text("epoch,train_loss\n1,0.5\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(iseg.training.trainer, "train", interrupted_after_one_epoch)
+    with pytest.raises(SystemExit) as exit_info:
+        try:
+            run("coarse", "smoke", data_config, out)
+        except KeyboardInterrupt:
+            pytest.fail("Ctrl-C escaped the CLI")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 130
+    assert (f"keeps epoch 1 (checkpoints/last.pt); continue with: python -m iseg.train coarse --out {out} "
+            "--resume") in err
+    assert not (out / ".iseg.lock").exists()
+
+    with RunLock(out):
+        with pytest.raises(SystemExit) as exit_info:
+            run("coarse", "smoke", data_config, out)
+    assert exit_info.value.code == 2 and "is in use by another run" in capsys.readouterr().err
+
+
+def test_resume_of_a_finished_run_says_so(tmp_path, data_config, capsys):
+    out = tmp_path / "r"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "last.pt").write_bytes(b"")
+    (out / "config.yaml").write_text(yaml.safe_dump({"epochs": 2, "data": {"folder": 1.0},
+                                                      "data_config": str(data_config)}))
+    (out / "metrics.csv").write_text("epoch,train_loss\n1,0.5\n2,0.4\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["coarse", "--out", str(out), "--resume"])
+    assert exit_info.value.code == 2 and "already finished epoch 2 of 2" in capsys.readouterr().err

@@ -19,7 +19,8 @@ def test_verify_sha256_accepts_matching_and_refuses_changed_file(tmp_path):
 def test_missing_manifest_and_missing_file_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="manifest.json is missing"):
         default_checkpoints(tmp_path / "manifest.json")
-    (tmp_path / "manifest.json").write_text(json.dumps({"coarse": {"file": "c.pt", "sha256": "00"}}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"coarse": {"file": "c.pt", "sha256": "00"},
+                                                        "fine": {"file": "f.pt", "sha256": "00"}}))
     with pytest.raises(FileNotFoundError, match=r"c\.pt is missing"):
         default_checkpoints(tmp_path / "manifest.json")
 
@@ -54,3 +55,37 @@ def test_exported_default_model_loads_verified_and_refuses_a_changed_file(tmp_pa
     paths["fine"].write_bytes(paths["fine"].read_bytes() + b"x")
     with pytest.raises(ValueError, match="default_fine.pt does not match its checksum"):
         default_checkpoints(tmp_path / "weights/manifest.json")
+
+
+def test_a_damaged_manifest_is_an_error_never_a_fallback(tmp_path):
+    manifest = tmp_path / "manifest.json"
+    for text in ('{"coarse": {"file": "c.pt", "sha256": "00"}}', "{not json", '["coarse"]',
+                 '{"coarse": {"file": "c.pt", "sha256": "00"}, "fine": {"file": 3}}'):
+        manifest.write_text(text)
+        with pytest.raises(ValueError, match=r"manifest .*manifest\.json is damaged"):
+            default_checkpoints(manifest)
+
+
+def test_export_checks_both_checkpoints_before_replacing_and_needs_force(tmp_path, capsys):
+    from iseg.models import build_model
+    from iseg.models.checkpoint import model_payload, save_checkpoint
+    from iseg.weights import export_default, main
+
+    trained = save_checkpoint(tmp_path / "last.pt", model_payload(build_model("ifpn_tiny")))
+    weights = tmp_path / "weights"
+    export_default({"coarse": trained, "fine": trained}, weights)
+    before = {p.name: p.read_bytes() for p in weights.iterdir()}
+    assert sorted(before) == ["default_coarse.pt", "default_fine.pt", "manifest.json"]
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    for args, message in ((["--fine", str(bad), "--force"], "bad.pt cannot be read"),
+                          (["--fine", str(trained)], "exist already; pass force=True (--force)")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--coarse", str(trained), *args, "--out", str(weights)])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+        assert {p.name: p.read_bytes() for p in weights.iterdir()} == before  # nothing replaced, nothing left
+    assert set(default_checkpoints(weights / "manifest.json")) == {"coarse", "fine"}
+    main(["--coarse", str(trained), "--fine", str(trained), "--out", str(weights), "--force"])
+    assert set(default_checkpoints(weights / "manifest.json")) == {"coarse", "fine"}

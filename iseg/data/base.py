@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from iseg.data.io import read_image
+from iseg.data.io import printable, read_image
 from iseg.data.sample import IGNORE, Sample
 
 
@@ -42,6 +42,16 @@ class ImageObjects:
         if self.ignore is not None:
             mask[self.ignore & ~self.masks[k]] = IGNORE
         return mask
+
+    def problem(self, k: int) -> str | None:
+        """Why object k cannot be a target (no object pixel, or no background pixel left), or None."""
+        if not self.masks[k].any():
+            return f"{self.source}: object {self.keys[k] or k} has no object pixel"
+        background = ~self.masks[k] if self.ignore is None else ~(self.masks[k] | self.ignore)
+        if not background.any():
+            return (f"{self.source}: object {self.keys[k] or k} covers the whole image (no background pixel); "
+                    "expected 0 for background (a mask with background 1 or 255 is inverted or mis-coded)")
+        return None
 
     def label_map(self) -> np.ndarray:
         """(H, W) int32: 0 none, k + 1 for object k, -1 ignore; smaller objects are drawn over larger ones."""
@@ -129,15 +139,16 @@ class ObjectsDataset(Dataset):
         image = read_image(image_path)
         objects = self._read_objects(i) if k is not None else self._training_objects(i)
         self._check_shape(objects, image, image_path)
-        image_id = f"{self.name}/{self.image_keys[i]}"
+        image_id = f"{self.name}/{printable(self.image_keys[i])}"
         if k is None:
             k = self._draw_target(objects)
             return Sample(image=image, mask=objects.target(k), id=image_id, objects=objects.label_map())
         if k >= len(objects.masks):
             raise ValueError(f"{self.name}: {objects.source} has {len(objects.masks)} objects, expected > {k}")
-        if not objects.masks[k].any():
-            raise ValueError(f"{self.name}: {objects.source}: object {objects.keys[k] or k} has no object pixel")
-        key = objects.keys[k]
+        problem = objects.problem(k)
+        if problem:
+            raise ValueError(f"{self.name}: {problem}")
+        key = printable(objects.keys[k])
         return Sample(image=image, mask=objects.target(k), id=f"{image_id}#{key}" if key else image_id)
 
     def _check_shape(self, objects: ImageObjects, image: np.ndarray, image_path: Path) -> None:
@@ -147,18 +158,22 @@ class ObjectsDataset(Dataset):
                              f"but image {image_path} is {image.shape[0]}x{image.shape[1]}")
 
     def _draw_target(self, objects: ImageObjects) -> int:
-        """A random object of area >= min_area (the largest one if none is that big)."""
-        areas = np.array([int(m.sum()) for m in objects.masks])
-        if areas.size == 0 or areas.max() == 0:
+        """A random usable object (see `ImageObjects.problem`) of area >= min_area, else the largest usable one."""
+        usable = [k for k in range(len(objects.masks)) if objects.problem(k) is None]
+        if not any(mask.any() for mask in objects.masks):
             raise ValueError(f"{self.name}: {objects.source} has no object pixel")
+        if not usable:
+            raise ValueError(f"{self.name}: no usable object: {objects.problem(0)}")
+        areas = np.array([int(objects.masks[k].sum()) for k in usable])
         candidates = np.flatnonzero(areas >= max(self.min_area, 1))
         if candidates.size == 0:
-            return int(areas.argmax())
-        return int(candidates[int(torch.randint(candidates.size, (1,)).item())])
+            return usable[int(areas.argmax())]
+        return usable[int(candidates[int(torch.randint(candidates.size, (1,)).item())])]
 
     def validate(self, images: Iterable[int] | None = None, *, strict: bool = False,
                  progress: bool | None = None) -> list[str]:
-        """Check image/annotation pairs (all images by default): readable, same size, every object non-empty.
+        """Check image/annotation pairs (all images by default): readable and complete files (no broken link,
+        no truncated image, no ambiguous alpha channel), same size, every object with object and background pixels.
 
         Returns the problems found, one message per problem naming the file; `strict=True` raises a ValueError
         listing them instead.
@@ -183,5 +198,4 @@ class ObjectsDataset(Dataset):
             return [str(error)]
         if not objects.masks:
             return [f"{self.name}: {objects.source} has no object"]
-        return [f"{self.name}: {objects.source}: object {key or k} has no object pixel"
-                for k, (key, mask) in enumerate(zip(objects.keys, objects.masks)) if not mask.any()]
+        return [f"{self.name}: {problem}" for problem in map(objects.problem, range(len(objects.masks))) if problem]

@@ -4,35 +4,27 @@ Layout per split: `<root>/<split>/hannotation.pickle` (a dict image id -> {"num_
 "hierarchy": ...}), `<root>/<split>/images/<id>.jpg` and `<root>/<split>/masks/<id>.pickle`, a pickled pair
 (list of PNG-encoded (H, W) layers, list of (layer, value) per instance). Instance i < n is the pixels of its
 layer equal to its value; instances from n on are "stuff" regions and are not used as objects.
-The pickles are trusted files: only point this reader at data from a source you trust.
+The pickles are read by a restricted unpickler that builds only builtins and numpy arrays: a pickle asking for
+anything else is refused before any of it runs.
 """
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from iseg.data.base import ImageObjects, ObjectsDataset, require_dir, require_file
+from iseg.data.io import read_pickle
 
 EXPECTED = ("<root>/<split>/hannotation.pickle, <root>/<split>/images/<id>.jpg, "
             "<root>/<split>/masks/<id>.pickle (split train or val)")
 
 
-def _load_pickle(path: Path) -> object:
-    """Unpickle a trusted annotation file, naming it on failure."""
-    try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as error:
-        raise ValueError(f"COCO_LVIS: cannot read {path}: {error!r}") from error
-
-
 def read_packed_masks(path: Path) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """A packed mask file as ((H, W, L) layers, (layer, value) per instance)."""
-    packed = _load_pickle(path)
+    packed = read_pickle(path, "COCO_LVIS packed masks")
     try:
         encoded_layers, mapping = packed
         layers = [cv2.imdecode(np.asarray(layer, np.uint8), cv2.IMREAD_UNCHANGED) for layer in encoded_layers]
@@ -52,14 +44,19 @@ class CocoLvisDataset(ObjectsDataset):
         self.split = split or "train"
         require_dir("COCO_LVIS", self.root, EXPECTED)
         split_dir = require_dir("COCO_LVIS", self.root / self.split, EXPECTED)
-        annotation = _load_pickle(require_file("COCO_LVIS", split_dir / "hannotation.pickle", EXPECTED))
+        annotation = read_pickle(require_file("COCO_LVIS", split_dir / "hannotation.pickle", EXPECTED),
+                                 "COCO_LVIS annotation")
         if not isinstance(annotation, dict):
             raise ValueError(f"COCO_LVIS: {split_dir / 'hannotation.pickle'} holds a {type(annotation).__name__}; "
                              "expected a dict image id -> {'num_instance_masks': n, ...}")
         self.images_dir = require_dir("COCO_LVIS", split_dir / "images", EXPECTED)
         self.masks_dir = require_dir("COCO_LVIS", split_dir / "masks", EXPECTED)
-        self._counts = {str(k): int(v["num_instance_masks"]) for k, v in annotation.items()
-                        if v["num_instance_masks"] > 0}
+        try:
+            counts = {str(k): int(v["num_instance_masks"]) for k, v in annotation.items()}
+        except (TypeError, KeyError, ValueError) as error:
+            raise ValueError(f"COCO_LVIS: {split_dir / 'hannotation.pickle'}: an entry lacks an integer "
+                             f"'num_instance_masks' ({error!r})") from error
+        self._counts = {k: n for k, n in counts.items() if n > 0}
         super().__init__("COCO_LVIS", sorted(self._counts), per_instance=per_instance, min_area=min_area,
                          progress=progress)
 

@@ -7,17 +7,20 @@ from typing import Mapping
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO_ROOT / "data_configs" / "default.yaml"
+from iseg.resources import project_root, shipped
+
+DEFAULT_CONFIG = shipped("data_configs") / "default.yaml"
 
 
 def config_base(path: Path) -> Path:
     """Folder that relative paths of a config file are resolved against.
 
-    The repo root (parent of the `data_configs` folder) for a file in a `data_configs` folder, else the
-    file's own folder.
+    For the default config, the project root (the clone, or the current directory for a wheel install); for
+    another file in a `data_configs` folder, that folder's parent; else the file's own folder.
     """
     folder = path.resolve().parent
+    if folder == DEFAULT_CONFIG.resolve().parent:
+        return project_root()
     return folder.parent if folder.name == "data_configs" else folder
 
 

@@ -129,7 +129,7 @@ def _match_masks(name: str, images: dict[str, Path], mask_dir: Path,
     matched: dict[str, list[tuple[str, Path]]] = {}
     orphans = []
     for path in sorted(mask_dir.iterdir()):
-        if path.suffix.lower() != layout.mask_suffix or not path.is_file():
+        if path.suffix.lower() != layout.mask_suffix or not (path.is_file() or path.is_symlink()):
             continue
         multi = _OBJECT_FILE.match(path.stem) if layout.multi_object else None
         if path.stem in images:

@@ -17,8 +17,9 @@ from iseg.data.sample import Sample
 from iseg.demo.controller import ClickController, load_image_bytes
 from iseg.demo.frame import MAX_HEIGHT, MAX_WIDTH, FrameRenderer, FrameStyle, display_scale, encode_jpeg
 from iseg.demo.worker import PredictionWorker
+from iseg.resources import project_root
 
-DEFAULT_SAVE_DIR = Path(__file__).resolve().parents[2] / "runs" / "demo"
+DEFAULT_SAVE_DIR = project_root() / "runs" / "demo"
 UNDO_KEYS = ("z", "Z", "Backspace")
 RESET_KEYS = ("r", "R")
 SAVE_KEYS = ("s", "S")

@@ -45,6 +45,16 @@ def _describe(obj: Any) -> str:
     return f"a {type(obj).__name__}"
 
 
+def _load_failure(error: Exception) -> str:
+    """torch.load's error in one line, without its advice to retry with weights_only=False (never safe here)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Weights only load failed"):
+        detail = [line for line in lines[1:] if not line.startswith(("Please file", "Check the documentation"))]
+        return ("it is not a safe tensor file" + (f" ({detail[0]})" if detail else "")
+                + "; a checkpoint that needs code to unpickle is never loaded")
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dict at `path`; raises FileNotFoundError or CheckpointError with what was expected."""
     path = Path(path)
@@ -54,7 +64,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise CheckpointError(f"checkpoint {path} cannot be read (truncated, corrupt or not a PyTorch file): "
-                              f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from error
+                              f"{_load_failure(error)}") from error
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or any(k not in obj for k in REQUIRED):
         raise CheckpointError(f"{path} is not an iseg checkpoint: expected a dict with format {FORMAT!r} and keys "
                               f"{list(REQUIRED)}, found {_describe(obj)}")

@@ -88,9 +88,15 @@ class TrainConfig:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.scheduler not in ("step", "cosine"):
             raise ValueError(f"scheduler must be 'step' or 'cosine', got {self.scheduler!r}")
-        for name in ("coarse_size", "fine_size", "batch_size", "epochs", "samples_per_epoch", "val_clicks"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        least = {"coarse_size": 1, "fine_size": 1, "batch_size": 1, "epochs": 1, "samples_per_epoch": 1,
+                 "val_size": 1, "val_clicks": 1, "num_workers": 0, "threads": 0, "checkpoint_every": 0,
+                 "min_object_area": 0, "max_iterative_clicks": 0}
+        for key, minimum in least.items():
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ValueError(f"training config key {key!r} must be an integer >= {minimum}, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"training config key 'lr' must be positive, got {self.lr!r}")
 
     @property
     def crop_size(self) -> tuple[int, int]:
