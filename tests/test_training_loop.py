@@ -162,3 +162,14 @@ def test_one_click_samples_get_no_iterative_clicks():
     torch.testing.assert_close(out[0], points[0])
     assert (prev[0] == 0).all()
     assert (out[1, :, 0] != -1).sum() == 3
+
+
+def test_init_checkpoint_starts_from_its_weights(tmp_path):
+    first = train(tiny_config(tmp_path / "a", epochs=1), tmp_path / "a" / "run", progress=False)
+    start = first / "checkpoints" / "last.pt"
+    net, _ = build_networks(tiny_config(tmp_path / "b", init_checkpoint=str(start)), torch.device("cpu"))
+    for key, value in weights(start).items():
+        torch.testing.assert_close(net.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    with pytest.raises(ValueError, match="does not fit model"):
+        build_networks(tiny_config(tmp_path / "c", model="ifpn_lite", model_overrides={"pretrained": None},
+                                   init_checkpoint=str(start)), torch.device("cpu"))

@@ -251,18 +251,31 @@ def result_noc(result, threshold: float) -> float:
 
 
 def build_networks(cfg: TrainConfig, device: torch.device):
-    """(trainable network, frozen coarse network or None) on `device`."""
+    """(trainable network, frozen coarse network or None) on `device`; the trainable one starts from
+    `init_checkpoint`'s weights when given."""
     if cfg.stage == "coarse":
-        return build_model(cfg.model, **cfg.model_overrides).to(device), None
+        return initialised(build_model(cfg.model, **cfg.model_overrides), cfg.init_checkpoint).to(device), None
     if not cfg.coarse_checkpoint:
         raise ValueError("stage 'fine' needs coarse_checkpoint (python -m iseg.train fine --coarse PATH)")
     coarse = load_model(cfg.coarse_checkpoint, device=device).eval()
     coarse.requires_grad_(False)
-    if cfg.fine_init_from_coarse:
+    if cfg.fine_init_from_coarse and not cfg.init_checkpoint:
         net = load_model(cfg.coarse_checkpoint, device=device)
     else:
-        net = build_model(cfg.model, **cfg.model_overrides).to(device)
+        net = initialised(build_model(cfg.model, **cfg.model_overrides), cfg.init_checkpoint).to(device)
     return net.train(), coarse
+
+
+def initialised(net, checkpoint: str | None):
+    """`net` with the weights of `checkpoint` (a checkpoint of the same model config), or as built when None."""
+    if checkpoint:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_checkpoint(checkpoint)["model"].items()}
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as error:
+            raise ValueError(f"init_checkpoint {checkpoint} does not fit model {net.config.name!r}: "
+                             f"{str(error).splitlines()[0]}") from error
+    return net
 
 
 def param_groups(net, lr: float, backbone_mult: float) -> list[dict]:
