@@ -3,7 +3,9 @@
     python -m iseg.evaluate --predictor grabcut --datasets GrabCut,Berkeley --out runs/baseline_grabcut
 
 Writes `results.csv` (one row per dataset), `ious.csv` (one row per sample and click: dataset, sample,
-click, iou, seconds) and `config.json` (arguments, device, threads, versions, date), then prints the table.
+click, iou, seconds), `clicks.csv` (where each click went: dataset, sample, index, click, row, col, positive) and
+`config.json` (arguments, device, threads, versions, date, and the `replay` block of `iseg.runs`: what replaying a
+sample exactly needs), then prints the table.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import pandas as pd
 from iseg.atomic import write_text
 from iseg.evaluation import evaluate, results_table
 from iseg.predictor import SPECS_HELP, load_predictor
+from iseg.protocol import PRED_THRESHOLD
+from iseg.runs import replay_info
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +63,7 @@ def run_info(args: argparse.Namespace, threads: int) -> dict:
 
     return {
         "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "predictor": {"spec": args.predictor, "coarse": args.coarse, "fine": args.fine},
         "command": " ".join(["python -m iseg.evaluate", *sys.argv[1:]]),
         "device": args.device,
         "threads": threads,
@@ -72,17 +77,21 @@ def run_info(args: argparse.Namespace, threads: int) -> dict:
 
 def evaluate_to_folder(predictor, datasets: list, out: Path, info: dict, **options) -> tuple[pd.DataFrame,
                                                                                       pd.DataFrame]:
-    """Evaluate one predictor on each dataset; write results.csv, ious.csv and config.json (`info`) into `out`.
+    """Evaluate one predictor on each dataset; write results.csv, ious.csv, clicks.csv and config.json (`info`, its
+    "predictor" the load_predictor arguments, plus the `replay` block of `iseg.runs.replay_info`) into `out`.
 
     `options` go to `iseg.evaluation.evaluate` (max_clicks, target_iou, stop_early, limit, progress).
     Returns (results table, per-click IoUs).
     """
+    info = {**info, "replay": replay_info(predictor, info.get("predictor"), datasets,
+                                          options.get("pred_thr", PRED_THRESHOLD))}
     results = [evaluate(predictor, d, **options) for d in datasets]
     table = results_table(results)
     per_click = pd.concat([r.per_click() for r in results], ignore_index=True)
     out = Path(out)
     write_text(out / "results.csv", table.to_csv(index=False))
     write_text(out / "ious.csv", per_click.to_csv(index=False))
+    write_text(out / "clicks.csv", pd.concat([r.clicks_table() for r in results]).to_csv(index=False))
     write_text(out / "config.json", json.dumps(info, indent=2, default=str) + "\n")
     return table, per_click
 
