@@ -144,6 +144,7 @@ class Explorer(widgets.VBox):
         self.run_picker = widgets.SelectMultiple(options=names, value=tuple(chosen or names[:2]),
                                                  rows=min(8, max(2, len(names))), description="Runs",
                                                  layout=widgets.Layout(width="620px"))
+        self.run_picker.add_class("iseg-run-picker")
         self.dataset_picker = widgets.SelectMultiple(options=all_datasets,
                                                      value=tuple(datasets or all_datasets),
                                                      rows=min(4, max(2, len(all_datasets))), description="Datasets")
@@ -152,10 +153,12 @@ class Explorer(widgets.VBox):
         self.overview.add_class("iseg-overview")
         self.curves = widgets.Image(format="png")
         self.sort_by = widgets.Dropdown(description="Sort by", layout=widgets.Layout(width="260px"))
+        self.sort_by.add_class("iseg-sort")
         self.descending = widgets.Checkbox(value=True, description="descending", indent=False)
         self.table = widgets.HTML()
         self.table.add_class("iseg-samples")
         self.sample_picker = widgets.Dropdown(description="Sample", layout=widgets.Layout(width="520px"))
+        self.sample_picker.add_class("iseg-sample-picker")
         self.slider = widgets.IntSlider(value=1, min=1, max=1, description="Click", continuous_update=False)
         self.slider.add_class("iseg-click-slider")
         self.intention = widgets.Checkbox(value=True, description="IFPN intention", indent=False)
