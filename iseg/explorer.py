@@ -285,7 +285,11 @@ class Explorer(widgets.VBox):
             self.panels.children, self.iou_curve.value = [], b""
             return
         dataset, sample = self.sample_picker.value
+        info = self.runs.runs.set_index("run")
         for run in self.chosen:
+            if not info.at[run, "replayable"]:
+                self.replays[run] = info.at[run, "note"]
+                continue
             self.status.value = f"loading {html.escape(run)}\u2026"
             try:
                 predictor, _ = self.predictor(run)

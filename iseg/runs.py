@@ -94,8 +94,8 @@ class Runs:
 
     def sample_clicks(self, run: str, dataset: str, sample: str) -> pd.DataFrame:
         """The rows of one sample of one run, by click."""
-        rows = self.clicks[(self.clicks.run == run) & (self.clicks.dataset == dataset) & (self.clicks["sample"] == sample)]
-        return rows.sort_values("click")
+        rows = self.clicks
+        return rows[(rows.run == run) & (rows.dataset == dataset) & (rows["sample"] == sample)].sort_values("click")
 
 
 def find_runs(folders: Iterable[Path | str]) -> list[Path]:
@@ -163,12 +163,16 @@ def load_runs(folders: Iterable[Path | str] = ("runs",)) -> Runs:
                      "date": config.get("date", ""), "max_clicks": recorded_max_clicks(config, ious),
                      "replayable": not notes, "note": "; ".join(notes)})
     columns = ["run", "path", "method", "date", "max_clicks", "replayable", "note"]
-    first = lambda frames, cols: (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols))
-    results_frame = first(results, ["run", "dataset"])
-    clicks_frame = first(clicks, ["run", *CLICK_COLUMNS, "iou", "seconds"])
-    return Runs(pd.DataFrame(rows, columns=columns),
-                results_frame[["run", *(c for c in results_frame if c != "run")]],
-                clicks_frame[["run", *(c for c in clicks_frame if c != "run")]], configs)
+    return Runs(pd.DataFrame(rows, columns=columns), _run_first(results, ["dataset"]),
+                _run_first(clicks, [*CLICK_COLUMNS, "iou", "seconds"]), configs)
+
+
+def _run_first(frames: list[pd.DataFrame], empty_columns: list[str]) -> pd.DataFrame:
+    """The frames concatenated with their `run` column first (an empty frame with `empty_columns` if none)."""
+    if not frames:
+        return pd.DataFrame(columns=["run", *empty_columns])
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["run", *(c for c in frame if c != "run")]]
 
 
 def sample_table(runs: Runs, chosen: Sequence[str], datasets: Sequence[str] | None = None,
