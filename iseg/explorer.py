@@ -25,8 +25,8 @@ from iseg.replay import Replay, ReplayStep, ReplayUnavailable, load_run_predicto
 from iseg.runs import Runs, load_runs, sample_table
 
 OVERVIEW_COLUMNS = ["run", "dataset", "samples", "NoC@85", "NoC@90", "NoF@90", "mIoU@1", "mIoU@5", "SPC"]
-PANEL_WIDTH = 480
-PANEL_HEIGHT = 360
+PANEL_WIDTH = 420  # two panels side by side in JupyterLab's notebook area of a 1400 px wide window
+PANEL_HEIGHT = 320
 IOU_TOLERANCE = 1e-6
 CSS = """<style>
 .iseg-explorer .iseg-samples { max-height: 260px; overflow: auto; border: 1px solid var(--jp-border-color2, #ddd); }
@@ -35,7 +35,7 @@ CSS = """<style>
 .iseg-explorer td, .iseg-explorer th { padding: 2px 8px; text-align: right; }
 .iseg-explorer .iseg-caption, .iseg-explorer .iseg-caption * { white-space: normal; line-height: 1.4;
   font-size: 12px; }
-.iseg-explorer .iseg-panel { width: 490px; margin-right: 8px; }
+.iseg-explorer .iseg-panel { width: 430px; margin-right: 8px; }
 .iseg-explorer .iseg-note { color: #b35900; }
 </style>"""
 
@@ -176,13 +176,16 @@ class Explorer(widgets.VBox):
         self.intention.observe(lambda _: self.show_click(), names="value")
 
         heading = lambda text: widgets.HTML(f"<h3>{text}</h3>")
+        self.replay_section = widgets.VBox([heading("Replay a sample click by click"), self.sample_picker,
+                                            widgets.HBox([self.slider, self.intention]), self.status, self.panels,
+                                            self.iou_curve])
+        self.replay_section.add_class("iseg-replay")
         super().__init__([
             widgets.HTML(CSS), widgets.HBox([self.run_picker, self.dataset_picker]), self.legend,
             heading("NoC table (lower is better) and mIoU against clicks"), self.overview, self.curves,
             heading("Per sample: clicks to reach 85% / 90% IoU"), widgets.HBox([self.sort_by, self.descending]),
             self.table,
-            heading("Replay a sample click by click"), self.sample_picker,
-            widgets.HBox([self.slider, self.intention]), self.status, self.panels, self.iou_curve,
+            self.replay_section,
         ])
         self.add_class("iseg-explorer")
         if not names:
@@ -350,5 +353,13 @@ class Explorer(widgets.VBox):
 
 def make_explorer(folders: Iterable[Path | str] = ("runs",), chosen: Sequence[str] | None = None,
                   datasets: Sequence[str] | None = None, device: str | None = None) -> Explorer:
-    """The explorer over every run at or under `folders` (`iseg.runs.load_runs`)."""
-    return Explorer(load_runs(folders), chosen or None, datasets or None, device or None)
+    """The explorer over every run at or under `folders` (`iseg.runs.load_runs`); ValueError for a chosen run or
+    dataset that is not there."""
+    folders = list(folders)
+    runs = load_runs(folders)
+    for kind, given, known in (("run", chosen, runs.runs["run"]), ("dataset", datasets, runs.clicks["dataset"])):
+        unknown = sorted(set(given or ()) - set(known))
+        if unknown:
+            raise ValueError(f"no {kind} {', '.join(unknown)} in {', '.join(map(str, folders))}; "
+                             f"found: {', '.join(sorted(set(known.dropna())))}")
+    return Explorer(runs, chosen or None, datasets or None, device or None)

@@ -4,6 +4,7 @@ import shutil
 
 import cv2
 import numpy as np
+import pytest
 
 from iseg.explorer import Explorer, iou_curve_png, make_explorer, overview_table, run_labels
 from iseg.runs import load_runs
@@ -69,9 +70,13 @@ def test_one_run_and_an_older_run_without_clicks(small_runs, tmp_path):
     assert len(explorer.panels.children) == 1 and "Δ@90" not in explorer.table.value
 
 
-def test_no_runs_says_how_to_make_some(tmp_path):
+def test_no_runs_says_how_to_make_some_and_unknown_names_are_errors(tmp_path, small_runs):
     explorer = make_explorer([tmp_path])
     assert "No evaluation runs found" in explorer.status.value and "make smoke" in explorer.status.value
+    with pytest.raises(ValueError, match="no run typo in .*; found: grabcut, ifpn"):
+        make_explorer([small_runs], chosen=["typo"])
+    with pytest.raises(ValueError, match="no dataset Berkeley"):
+        make_explorer([small_runs], datasets=["Berkeley"])
 
 
 def test_pieces(small_runs):
