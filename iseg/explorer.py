@@ -87,7 +87,7 @@ def iou_curve_png(curves: dict[str, tuple[Sequence[float], Sequence[float]]], k:
     the current click `k` marked."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4.6, 2.6))
+    fig = Figure(figsize=(4.4, 2.2))
     ax = fig.add_subplot()
     for label, (recorded, replayed) in curves.items():
         line, = ax.plot(range(1, len(recorded) + 1), recorded, marker="o", markersize=3, label=label)
@@ -151,19 +151,19 @@ class Explorer(widgets.VBox):
         self.legend = widgets.HTML()
         self.overview = widgets.HTML()
         self.overview.add_class("iseg-overview")
-        self.curves = widgets.Image(format="png")
+        self.curves = widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
         self.sort_by = widgets.Dropdown(description="Sort by", layout=widgets.Layout(width="260px"))
         self.sort_by.add_class("iseg-sort")
         self.descending = widgets.Checkbox(value=True, description="descending", indent=False)
         self.table = widgets.HTML()
         self.table.add_class("iseg-samples")
-        self.sample_picker = widgets.Dropdown(description="Sample", layout=widgets.Layout(width="520px"))
+        self.sample_picker = widgets.Dropdown(description="Sample", layout=widgets.Layout(width="480px"))
         self.sample_picker.add_class("iseg-sample-picker")
         self.slider = widgets.IntSlider(value=1, min=1, max=1, description="Click", continuous_update=False)
         self.slider.add_class("iseg-click-slider")
         self.intention = widgets.Checkbox(value=True, description="IFPN intention", indent=False)
         self.panels = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
-        self.iou_curve = widgets.Image(format="png")
+        self.iou_curve = widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
         self.status = widgets.HTML()
         self.status.add_class("iseg-status")
 
@@ -176,9 +176,12 @@ class Explorer(widgets.VBox):
         self.intention.observe(lambda _: self.show_click(), names="value")
 
         heading = lambda text: widgets.HTML(f"<h3>{text}</h3>")
-        self.replay_section = widgets.VBox([heading("Replay a sample click by click"), self.sample_picker,
-                                            widgets.HBox([self.slider, self.intention]), self.status, self.panels,
-                                            self.iou_curve])
+        controls = widgets.VBox([self.sample_picker, widgets.HBox([self.slider, self.intention]), self.status],
+                                layout=widgets.Layout(width="500px"))
+        self.replay_section = widgets.VBox([heading("Replay a sample click by click"),
+                                            widgets.HBox([controls, self.iou_curve],
+                                                         layout=widgets.Layout(flex_flow="row wrap")),
+                                            self.panels])
         self.replay_section.add_class("iseg-replay")
         super().__init__([
             widgets.HTML(CSS), widgets.HBox([self.run_picker, self.dataset_picker]), self.legend,

@@ -64,3 +64,20 @@ def test_a_changed_checkpoint_is_noted(small_runs):
     config["replay"]["predictor"] = {"spec": str(small_runs / "missing.pt")}
     with pytest.raises(ReplayUnavailable, match="cannot rebuild"):
         load_run_predictor(config)
+
+
+def test_a_single_network_run_with_ritm_zoom_in_replays_exactly(tmp_path, shared_datasets):
+    from iseg.evaluate import main
+    from iseg.weights import default_checkpoints
+
+    coarse = default_checkpoints()["coarse"]
+    main(["--predictor", str(coarse), "--datasets", f"GrabCut={shared_datasets / 'GrabCut'}", "--limit", "1",
+          "--max-clicks", "3", "--full-curve", "--no-flip", "--no-progress", "--out", str(tmp_path / "single")])
+    runs = load_runs([tmp_path])
+    config = runs.configs["single"]["replay"]
+    assert config["settings"]["class"] == "SingleNetPredictor" and config["settings"]["use_zoom_in"] is True
+    assert list(config["checkpoints"]) == [str(coarse.resolve())]
+    sample = runs.clicks["sample"].iloc[0]
+    replay = replay_sample(runs, "single", "GrabCut", sample)
+    assert [np.float32(replay.step(k).iou) for k in (1, 2, 3)] == [np.float32(v) for v in replay.recorded_ious]
+    assert replay.step(3).coarse is None
