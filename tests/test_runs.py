@@ -117,3 +117,17 @@ def test_sample_table_counts_clicks_per_run_and_the_difference(tmp_path):
     assert (table["Δ@90"] == 2 - table["NoC@90 A"]).all()
     assert list(table.columns) == ["dataset", "sample", "NoC@85 A", "NoC@90 A", "NoC@85 B", "NoC@90 B", "Δ@85",
                                    "Δ@90"]
+
+
+def test_runs_of_compare_as_notebook_03_makes_them(tmp_path):
+    from iseg.evaluate import compare
+
+    table, ious = compare({"GrabCut (OpenCV)": {"spec": "grabcut", "iterations": 2}}, [TinyDataset()],
+                          tmp_path / "evaluate", max_clicks=2, stop_early=False, progress=False)
+    table.to_csv(tmp_path / "evaluate" / "results.csv", index=False)  # notebook 03's tables of every method
+    ious.to_csv(tmp_path / "evaluate" / "ious.csv", index=False)
+    runs = load_runs([tmp_path])
+    assert runs.runs[["run", "method", "max_clicks"]].values.tolist() == [["GrabCut_OpenCV", "GrabCut (OpenCV)", 2]]
+    replay = runs.configs["GrabCut_OpenCV"]["replay"]
+    assert replay["predictor"] == {"spec": "grabcut", "iterations": 2}
+    assert replay["settings"]["iterations"] == 2 and replay["datasets"][0]["root"] is None
