@@ -165,8 +165,8 @@ def evaluate(predictor: Predictor, dataset, max_clicks: int = MAX_CLICKS, target
     ids, ious, click_seconds, image_seconds, clicks = [], [], [], [], []
     for i in tqdm(range(n), desc=f"eval {name}", unit="sample", disable=not progress):
         sample = dataset[i]
-        sample_ious, secs, image_secs, sample_clicks = evaluate_sample(predictor, sample.image, sample.mask, max_clicks,
-                                                         target_iou, min_clicks, pred_thr, stop_early)
+        sample_ious, secs, image_secs, sample_clicks = evaluate_sample(
+            predictor, sample.image, sample.mask, max_clicks, target_iou, min_clicks, pred_thr, stop_early)
         ids.append(sample.id)
         ious.append(sample_ious)
         click_seconds.append(secs)

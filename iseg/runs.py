@@ -191,6 +191,8 @@ def sample_table(runs: Runs, chosen: Sequence[str], datasets: Sequence[str] | No
         for t in thresholds:
             columns[f"NoC@{round(t * 100)} {label}"] = sequences.agg(
                 lambda s, t=t, run=run: clicks_to_reach(s.to_numpy(), t, int(max_clicks[run])))
+    if not any(len(c) for c in columns.values()):
+        return pd.DataFrame(columns=["dataset", "sample", *columns])
     table = pd.DataFrame(columns).sort_index()
     if len(labels) >= 2:
         for t in thresholds:

@@ -94,6 +94,7 @@ def test_older_and_broken_runs_load_with_a_note(tmp_path):
     assert set(runs.clicks["run"]) == {"old", "noreplay"}  # the broken one has no rows
     assert runs.clicks[runs.clicks.run == "old"]["row"].isna().all()
     assert not sample_table(runs, ["old", "noreplay"]).empty  # tables still work without clicks
+    assert list(sample_table(runs, ["broken"], labels=["A"]).columns) == ["dataset", "sample", "NoC@85 A", "NoC@90 A"]
 
 
 def test_no_folder_is_a_clear_error(tmp_path):
