@@ -9,7 +9,6 @@ recorded one; it also keeps what IFPN's coarse network intended at each click (i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
