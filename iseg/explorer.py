@@ -15,12 +15,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
 from iseg.demo.controller import Intention, Snapshot
-from iseg.demo.frame import FrameRenderer, FrameStyle, display_scale, encode_jpeg
+from iseg.demo.frame import FrameRenderer, FrameStyle, display_scale, encode_jpeg, outline
 from iseg.replay import Replay, ReplayStep, ReplayUnavailable, load_run_predictor, replay_sample
 from iseg.runs import Runs, load_runs, sample_table
 
@@ -28,6 +29,7 @@ OVERVIEW_COLUMNS = ["run", "dataset", "samples", "NoC@85", "NoC@90", "NoF@90", "
 PANEL_WIDTH = 420  # two panels side by side in JupyterLab's notebook area of a 1400 px wide window
 PANEL_HEIGHT = 320
 IOU_TOLERANCE = 1e-6
+GT_COLOR = (255, 255, 255)
 CSS = """<style>
 .iseg-explorer .iseg-samples { max-height: 260px; overflow: auto; border: 1px solid var(--jp-border-color2, #ddd); }
 .iseg-explorer .iseg-samples table, .iseg-explorer .iseg-overview table { border-collapse: collapse;
@@ -100,11 +102,14 @@ def iou_curve_png(curves: dict[str, tuple[Sequence[float], Sequence[float]]], k:
     return figure_png(fig)
 
 
-def replay_frame(step: ReplayStep, renderer: FrameRenderer, intention: bool) -> np.ndarray:
-    """The image at display size with the mask and clicks after `step`, and IFPN's intention if asked for."""
+def replay_frame(step: ReplayStep, renderer: FrameRenderer, gt_mask: np.ndarray, intention: bool) -> np.ndarray:
+    """The image at display size with the ground truth's outline (white), the mask and clicks after `step`, and
+    IFPN's intention if asked for."""
     shown = Intention(step.coarse, step.roi) if intention and step.coarse is not None else None
-    snapshot = Snapshot(step.clicks, [], step.prob, shown, None)
-    return renderer.render(snapshot, FrameStyle(intention=shown is not None))
+    frame = renderer.render(Snapshot(step.clicks, [], step.prob, shown, None), FrameStyle(intention=shown is not None))
+    gt = cv2.resize((gt_mask == 1).astype(np.float32), renderer.size[::-1], interpolation=cv2.INTER_AREA) > 0.5
+    cv2.drawContours(frame, outline(gt), -1, GT_COLOR, 1, cv2.LINE_AA)
+    return frame
 
 
 def step_caption(label: str, run: str, step: ReplayStep, n: int, intention: bool) -> str:
@@ -115,7 +120,7 @@ def step_caption(label: str, run: str, step: ReplayStep, n: int, intention: bool
     check = "= recorded" if same else f"<span class='iseg-note'>recorded {step.recorded_iou:.4f}: differs</span>"
     parts = [f"<b>{label}</b> {html.escape(run)}",
              f"click {step.k}/{n}: {sign} at (row {click.row}, col {click.col})",
-             f"IoU <b>{step.iou:.4f}</b> {check}"]
+             f"IoU <b>{step.iou:.4f}</b> {check} (white: ground truth)"]
     if intention:
         if step.coarse is None:
             parts.append("no intention view: not an IFPN cascade")
@@ -343,7 +348,8 @@ class Explorer(widgets.VBox):
                 self.renderers[run] = FrameRenderer(replay.sample.image,
                                                     display_scale(shape, PANEL_WIDTH, PANEL_HEIGHT))
             image.layout.display = None
-            image.value = encode_jpeg(replay_frame(step, self.renderers[run], self.intention.value))
+            frame = replay_frame(step, self.renderers[run], replay.sample.mask, self.intention.value)
+            image.value = encode_jpeg(frame)
             text = step_caption(label, run, step, len(replay), self.intention.value)
             if k > len(replay):
                 text += f"<br>stopped after click {len(replay)} (reached the run's target IoU)"

@@ -6,7 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from iseg.explorer import Explorer, iou_curve_png, make_explorer, overview_table, run_labels
+from iseg.clicks import Click
+from iseg.demo.frame import FrameRenderer
+from iseg.explorer import Explorer, iou_curve_png, make_explorer, overview_table, replay_frame, run_labels
+from iseg.inference.transforms import Roi
+from iseg.replay import ReplayStep
 from iseg.runs import load_runs
 
 
@@ -85,3 +89,17 @@ def test_pieces(small_runs):
     table = overview_table(runs, ["ifpn", "grabcut"], ["GrabCut"])
     assert table["run"].tolist() == ["ifpn", "grabcut"] and "NoC@90" in table
     assert decode(iou_curve_png({"A": ([0.2, 0.5], [0.2])}, 1, 3)).shape[2] == 3
+
+
+def test_replay_frame_draws_ground_truth_mask_clicks_and_intention():
+    image = np.full((60, 80, 3), 100, np.uint8)
+    gt = np.zeros((60, 80), np.int8)
+    gt[20:40, 30:50] = 1
+    prob = np.zeros((60, 80), np.float32)
+    step = ReplayStep(1, [Click(30, 40, True)], prob, 0.0, 0.0, gt.astype(np.float32), Roi(10, 20, 50, 60))
+    renderer = FrameRenderer(image, 1.0)
+    plain = replay_frame(step, renderer, gt, intention=False)
+    assert (plain[20, 35] > 200).all() and (plain[5, 5] == 100).all()  # white ground-truth outline, image elsewhere
+    assert plain[30, 40, 1] > 150 and plain[30, 40, 0] < 100  # the positive click (green)
+    shown = replay_frame(step, renderer, gt, intention=True)
+    assert shown[5, 5].max() < 100 and (shown[45, 25] == 100).all()  # dimmed outside the zoom-in box only
