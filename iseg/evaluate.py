@@ -2,9 +2,11 @@
 
     python -m iseg.evaluate --predictor grabcut --datasets GrabCut,Berkeley --out runs/baseline_grabcut
 
-Writes `config.json` (arguments, device, threads, versions, date) first, `ious.csv` (one row per sample and
-click: dataset, sample, click, iou, seconds) as samples finish (Ctrl-C keeps them) and `results.csv` (one row
-per dataset) at the end, then prints the table. Errors: one line and exit status 2 (docs/errors.md).
+Writes `config.json` (arguments, device, threads, versions, date, and the `replay` block of `iseg.runs`: what
+replaying a sample exactly needs) first, `ious.csv` (one row per sample and click: dataset, sample, click, iou,
+seconds) as samples finish (Ctrl-C keeps them), and at the end `results.csv` (one row per dataset) and `clicks.csv`
+(where each click went: dataset, sample, index, click, row, col, positive), then prints the table. Errors: one
+line and exit status 2 (docs/errors.md).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from iseg.atomic import write_text
 from iseg.cli import LOCK_NAME, Interrupted, RunLock, add_debug_flag, reporting, require_positive
 from iseg.evaluation import PER_CLICK_COLUMNS, evaluate, per_click_rows, results_table
 from iseg.predictor import SPECS_HELP, load_predictor
+from iseg.protocol import PRED_THRESHOLD
+from iseg.runs import replay_info
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +67,7 @@ def run_info(args: argparse.Namespace, threads: int) -> dict:
 
     return {
         "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "predictor": {"spec": args.predictor, "coarse": args.coarse, "fine": args.fine},
         "command": " ".join(["python -m iseg.evaluate", *sys.argv[1:]]),
         "device": args.device,
         "threads": threads,
@@ -76,12 +81,15 @@ def run_info(args: argparse.Namespace, threads: int) -> dict:
 
 def evaluate_to_folder(predictor, datasets: list, out: Path, info: dict, **options) -> tuple[pd.DataFrame,
                                                                                       pd.DataFrame]:
-    """Evaluate one predictor on each dataset into `out`: config.json (`info`) first, ious.csv one sample at a
-    time as each finishes (Ctrl-C keeps them: `Interrupted` says how many), results.csv at the end.
+    """Evaluate one predictor on each dataset into `out`: config.json (`info`, its "predictor" the load_predictor
+    arguments, plus the `replay` block of `iseg.runs.replay_info`) first, ious.csv one sample at a time as each
+    finishes (Ctrl-C keeps them: `Interrupted` says how many), results.csv and clicks.csv at the end.
 
     `options` go to `iseg.evaluation.evaluate` (max_clicks, target_iou, stop_early, limit, progress).
     Returns (results table, per-click IoUs).
     """
+    info = {**info, "replay": replay_info(predictor, info.get("predictor"), datasets,
+                                          options.get("pred_thr", PRED_THRESHOLD))}
     out = Path(out)
     write_text(out / "config.json", json.dumps(info, indent=2, default=str) + "\n")
     (out / "results.csv").unlink(missing_ok=True)  # never beside the rows of another run
@@ -104,6 +112,7 @@ def evaluate_to_folder(predictor, datasets: list, out: Path, info: dict, **optio
             raise Interrupted(f"the {finished} finished sample(s) are in {out / 'ious.csv'}; results.csv is "
                               "written by a complete run only") from None
     table = results_table(results)
+    write_text(out / "clicks.csv", pd.concat([r.clicks_table() for r in results]).to_csv(index=False))
     write_text(out / "results.csv", table.to_csv(index=False))
     return table, pd.concat([r.per_click() for r in results], ignore_index=True)
 

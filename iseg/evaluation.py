@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from iseg.protocol import MAX_CLICKS, MIOU_CLICKS, NOC_THRESHOLDS, NOF_THRESHOLD
 TABLE_COLUMNS = ["dataset", "samples", *(f"NoC@{round(t * 100)}" for t in NOC_THRESHOLDS),
                  *(f"NoF@{round(t * 100)}" for t in NOF_THRESHOLDS), "SPC", *(f"mIoU@{k}" for k in MIOU_CLICKS)]
 PER_CLICK_COLUMNS = ["dataset", "sample", "click", "iou", "seconds"]
+CLICK_COLUMNS = ["dataset", "sample", "index", "click", "row", "col", "positive"]
 PUBLISHED_CSV = Path(__file__).with_name("reference") / "published.csv"
 
 
@@ -28,7 +29,7 @@ class EvaluationResult:
 
     ious[i]: (n_i,) float32 IoU after each click of sample i (n_i <= max_clicks; shorter when it
     stopped early). click_seconds[i]: (n_i,) wall-clock seconds of each click (click simulation +
-    predictor). image_seconds: (N,) seconds of each `set_image`.
+    predictor). image_seconds: (N,) seconds of each `set_image`. clicks[i]: the n_i clicks of sample i, in order.
     """
 
     dataset: str
@@ -39,6 +40,7 @@ class EvaluationResult:
     max_clicks: int = MAX_CLICKS
     target_iou: float = 0.90
     stop_early: bool = True
+    clicks: list[list[Click]] = field(default_factory=list)
 
     @property
     def n_clicks(self) -> int:
@@ -82,6 +84,13 @@ class EvaluationResult:
         rows = [row for sid, ious, secs in zip(self.sample_ids, self.ious, self.click_seconds)
                 for row in per_click_rows(self.dataset, sid, ious, secs)]
         return pd.DataFrame(rows, columns=PER_CLICK_COLUMNS)
+
+    def clicks_table(self) -> pd.DataFrame:
+        """One row per sample and click: dataset, sample, index (the sample's number in the dataset), click
+        (1-based), row, col, positive."""
+        rows = [(self.dataset, sid, i, k + 1, c.row, c.col, c.is_positive)
+                for i, (sid, clicks) in enumerate(zip(self.sample_ids, self.clicks)) for k, c in enumerate(clicks)]
+        return pd.DataFrame(rows, columns=CLICK_COLUMNS)
 
 
 def per_click_rows(dataset: str, sample_id: str, ious: np.ndarray, seconds: np.ndarray) -> list[tuple]:
@@ -128,22 +137,24 @@ def click_steps(predictor: Predictor, gt_mask: np.ndarray, max_clicks: int = MAX
 
 def evaluate_sample(predictor: Predictor, image: np.ndarray, gt_mask: np.ndarray, max_clicks: int = MAX_CLICKS,
                     target_iou: float = 0.90, min_clicks: int = 1, pred_thr: float = PRED_THRESHOLD,
-                    stop_early: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+                    stop_early: bool = True) -> tuple[np.ndarray, np.ndarray, float, list[Click]]:
     """Run the protocol's click loop on one (H, W, 3) uint8 image and (H, W) int mask.
 
-    Returns ((n,) float32 IoUs, (n,) float64 seconds per click, set_image seconds).
+    Returns ((n,) float32 IoUs, (n,) float64 seconds per click, set_image seconds, the n clicks).
     """
     start = time.perf_counter()
     predictor.set_image(image)
     image_seconds = time.perf_counter() - start
     ious: list[float] = []
     seconds: list[float] = []
+    clicks: list[Click] = []
     for k, step in enumerate(click_steps(predictor, gt_mask, max_clicks, pred_thr), start=1):
         ious.append(step.iou)
         seconds.append(step.seconds)
+        clicks = step.clicks
         if stop_early and step.iou >= target_iou and k >= min_clicks:
             break
-    return np.array(ious, dtype=np.float32), np.array(seconds), image_seconds
+    return np.array(ious, dtype=np.float32), np.array(seconds), image_seconds, clicks
 
 
 def evaluate(predictor: Predictor, dataset, max_clicks: int = MAX_CLICKS, target_iou: float = 0.90, min_clicks: int = 1,
@@ -160,19 +171,20 @@ def evaluate(predictor: Predictor, dataset, max_clicks: int = MAX_CLICKS, target
         raise ValueError(f"max_clicks and limit must be positive, got max_clicks={max_clicks}, limit={limit}")
     n = len(dataset) if limit is None else min(limit, len(dataset))
     name = getattr(dataset, "name", type(dataset).__name__)
-    ids, ious, click_seconds, image_seconds = [], [], [], []
+    ids, ious, click_seconds, image_seconds, clicks = [], [], [], [], []
     for i in tqdm(range(n), desc=f"eval {name}", unit="sample", disable=not progress):
         sample = dataset[i]
-        sample_ious, secs, image_secs = evaluate_sample(predictor, sample.image, sample.mask, max_clicks,
-                                                         target_iou, min_clicks, pred_thr, stop_early)
+        sample_ious, secs, image_secs, sample_clicks = evaluate_sample(
+            predictor, sample.image, sample.mask, max_clicks, target_iou, min_clicks, pred_thr, stop_early)
         if on_sample is not None:
             on_sample(sample.id, sample_ious, secs)
         ids.append(sample.id)
         ious.append(sample_ious)
         click_seconds.append(secs)
         image_seconds.append(image_secs)
+        clicks.append(sample_clicks)
     return EvaluationResult(name, ids, ious, click_seconds, np.array(image_seconds), max_clicks, target_iou,
-                            stop_early)
+                            stop_early, clicks)
 
 
 def published_results() -> pd.DataFrame:

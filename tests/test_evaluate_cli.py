@@ -45,7 +45,7 @@ def test_cli_end_to_end_on_two_grabcut_samples(tmp_path, capsys):
     out = tmp_path / "run"  # GrabCut twice: from the default data config and as NAME=PATH
     main(["--predictor", "grabcut", "--datasets", f"GrabCut,GrabCut={GRABCUT}",
           "--out", str(out), "--limit", "2", "--max-clicks", "3", "--threads", "1", "--no-progress"])
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "ious.csv", "results.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["clicks.csv", "config.json", "ious.csv", "results.csv"]
     results = pd.read_csv(out / "results.csv")
     assert list(results.columns) == TABLE_COLUMNS
     assert results["dataset"].tolist() == ["GrabCut", "GrabCut"] and results["samples"].tolist() == [2, 2]

@@ -29,7 +29,7 @@ def parameters_cell(path: Path) -> dict:
 
 
 def test_every_numbered_notebook_exists():
-    assert [p.stem for p in NOTEBOOKS] == [*PIPELINE, "04_click_demo"]
+    assert [p.stem for p in NOTEBOOKS] == [*PIPELINE, "04_click_demo", "05_explore"]
 
 
 def test_committed_notebooks_have_no_outputs():
@@ -78,3 +78,6 @@ def test_every_notebook_executes_with_smoke_parameters(tmp_path):
     assert "IFPN cascade (this run)" in results and "GrabCut (OpenCV)" in results
     assert (tmp_path / "evaluate/miou_GrabCut.svg").exists()
     run_notebook("04_click_demo", tmp_path, "-p", "n_samples", "1")
+    run_notebook("05_explore", tmp_path, "-y", f"runs_dirs: [{tmp_path / 'evaluate'}]")
+    explored = (tmp_path / "05_explore.ipynb").read_text()
+    assert "IFPN_cascade_this_run" in explored and "Traceback" not in explored
