@@ -24,8 +24,11 @@ from iseg.clicks import Click
 class GrabCutPredictor:
     """Click-driven GrabCut (see module docstring); follows the `iseg.predictor.Predictor` protocol."""
 
-    def __init__(self, work_size: int = 400, radius: int = 5, iterations: int = 3, init_box: float = 0.25,
+    def __init__(self, work_size: int | None = 400, radius: int = 5, iterations: int = 3, init_box: float = 0.25,
                  seed: int = 0) -> None:
+        if work_size is not None and work_size < 1:
+            raise ValueError(f"work_size must be a positive number of pixels or None (full resolution), "
+                             f"got {work_size!r}")
         self.work_size = work_size
         self.radius = radius
         self.iterations = iterations
@@ -41,7 +44,7 @@ class GrabCutPredictor:
             raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
         h, w = image.shape[:2]
         self._full_shape = (h, w)
-        self._scale = min(1.0, self.work_size / max(h, w))
+        self._scale = 1.0 if self.work_size is None else min(1.0, self.work_size / max(h, w))
         size = (max(1, round(w * self._scale)), max(1, round(h * self._scale)))
         self._image = np.ascontiguousarray(
             image if self._scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA))
