@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -143,25 +144,47 @@ def evaluate_sample(predictor: Predictor, image: np.ndarray, gt_mask: np.ndarray
 
 def evaluate(predictor: Predictor, dataset, max_clicks: int = MAX_CLICKS, target_iou: float = 0.90, min_clicks: int = 1,
              pred_thr: float = PRED_THRESHOLD, progress: bool = True, stop_early: bool = True,
-             limit: int | None = None) -> EvaluationResult:
+             limit: int | None = None, jobs: int = 1) -> EvaluationResult:
     """Evaluate a predictor on a dataset of `iseg.data.Sample` (the first `limit` samples if given).
 
     With stop_early a sample stops once IoU >= target_iou (after min_clicks); without it every sample
-    runs max_clicks clicks (the full mIoU curve).
+    runs max_clicks clicks (the full mIoU curve). With jobs > 1 the samples are shared out over that many
+    processes (each with a copy of the predictor and one OpenCV/torch thread); the result is the same, and the
+    seconds are each process's own wall-clock time.
     """
     n = len(dataset) if limit is None else min(limit, len(dataset))
     name = getattr(dataset, "name", type(dataset).__name__)
-    ids, ious, click_seconds, image_seconds = [], [], [], []
-    for i in tqdm(range(n), desc=f"eval {name}", unit="sample", disable=not progress):
-        sample = dataset[i]
-        sample_ious, secs, image_secs = evaluate_sample(predictor, sample.image, sample.mask, max_clicks,
-                                                         target_iou, min_clicks, pred_thr, stop_early)
-        ids.append(sample.id)
-        ious.append(sample_ious)
-        click_seconds.append(secs)
-        image_seconds.append(image_secs)
+    options = dict(max_clicks=max_clicks, target_iou=target_iou, min_clicks=min_clicks, pred_thr=pred_thr,
+                   stop_early=stop_early)
+    if jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(jobs, initializer=_one_thread) as pool:
+            parts = pool.starmap(_evaluate_samples, [(predictor, dataset, list(range(j, n, jobs)), options)
+                                                     for j in range(jobs)])
+        rows = sorted((row for part in parts for row in part), key=lambda row: row[0])
+    else:
+        rows = _evaluate_samples(predictor, dataset, range(n), options, progress, name)
+    ids, ious, click_seconds, image_seconds = ([row[k] for row in rows] for k in range(1, 5))
     return EvaluationResult(name, ids, ious, click_seconds, np.array(image_seconds), max_clicks, target_iou,
                             stop_early)
+
+
+def _evaluate_samples(predictor: Predictor, dataset, indices, options: dict, progress: bool = False,
+                      name: str = "") -> list[tuple[int, str, np.ndarray, np.ndarray, float]]:
+    """(index, sample id, IoUs, seconds per click, set_image seconds) of the samples at `indices`."""
+    rows = []
+    for i in tqdm(indices, desc=f"eval {name}", unit="sample", disable=not progress):
+        sample = dataset[i]
+        rows.append((i, sample.id, *evaluate_sample(predictor, sample.image, sample.mask, **options)))
+    return rows
+
+
+def _one_thread() -> None:
+    """Worker setup for parallel evaluation: one OpenCV and one torch thread per process."""
+    import cv2
+    import torch
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
 
 
 def published_results() -> pd.DataFrame:

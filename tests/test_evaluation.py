@@ -182,3 +182,12 @@ def test_load_predictor_passes_the_zoom_in_size_to_network_predictors(tmp_path):
     assert load_predictor(str(path), target_size=600).zoom_in.target_size == 600
     assert load_predictor(None, coarse=path, fine=path).target_size == 400
     assert load_predictor("grabcut", target_size=600) is not None
+
+
+def test_parallel_evaluation_gives_the_same_result_in_order():
+    data = TinyDataset()
+    one = evaluate(GrabCutPredictor(), data, max_clicks=3, stop_early=False, progress=False)
+    two = evaluate(GrabCutPredictor(), data, max_clicks=3, stop_early=False, progress=False, jobs=2)
+    assert two.sample_ids == one.sample_ids and len(two.click_seconds) == len(data)
+    for a, b in zip(one.ious, two.ious):
+        np.testing.assert_array_equal(a, b)
