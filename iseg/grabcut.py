@@ -24,7 +24,7 @@ from iseg.clicks import Click
 class GrabCutPredictor:
     """Click-driven GrabCut (see module docstring); follows the `iseg.predictor.Predictor` protocol."""
 
-    def __init__(self, work_size: int | None = 400, radius: int = 5, iterations: int = 3, init_box: float = 0.25,
+    def __init__(self, work_size: int | None = 400, radius: int = 8, iterations: int = 3, init_box: float = 0.15,
                  seed: int = 0) -> None:
         if work_size is not None and work_size < 1:
             raise ValueError(f"work_size must be a positive number of pixels or None (full resolution), "
