@@ -17,6 +17,7 @@ from iseg.data import load_dataset, parse_dataset_spec
 from iseg.data.overlap import dataset_fingerprints, shared_photos
 from iseg.data.pack import MIB, QUALITIES, folder_size, pack
 from iseg.training import load_config
+from iseg.training.data import build_data
 
 REPO = Path(__file__).resolve().parents[1]
 COCO_IMAGES = 5
@@ -61,8 +62,8 @@ def overrides(data_config: Path) -> dict:
     return {"data_config": str(data_config), "val_size": 1, "data_options": {"BSDS500": {"split": "test"}}}
 
 
-def test_pack_leaves_out_evaluation_photos_and_validation_images(tmp_path, sources):
-    out = tmp_path / "packed"
+def test_pack_leaves_out_evaluation_photos_and_validation_images(tmp_path, sources, monkeypatch):
+    out = tmp_path / "datasets" / "packed"
     manifest = pack("coarse_cpu", out, overrides=overrides(sources), weights=False)
     assert manifest["images"] == {"COCO_MVal": COCO_IMAGES - 2, "BSDS500": BSDS_IMAGES - 1}
     assert manifest["jpeg_quality"] == QUALITIES[0] and folder_size(out) <= 48 * MIB
@@ -82,6 +83,9 @@ def test_pack_leaves_out_evaluation_photos_and_validation_images(tmp_path, sourc
         # one annotator's regions tile the photo: every pixel in exactly one packed object
         masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 0 for p in (out / "BSDS500" / "masks").glob(f"{image.stem}_*")]
         assert len(masks) > 1 and (np.sum(masks, axis=0) == 1).all()
+    monkeypatch.chdir(tmp_path)  # the GPU configs read datasets/packed/: every packed training image, the val images
+    train_set, _, val_samples = build_data(load_config("coarse_gpu"))
+    assert [len(d) for d in train_set.datasets] == list(manifest["images"].values()) and len(val_samples) == 1
 
 
 def test_pack_fits_the_budget_or_fails_without_writing(tmp_path, sources):
