@@ -71,7 +71,8 @@ bench: $(VENV)/.done
 # coarse_gpu then fine_gpu on one CUDA GPU (about 4 + 4 minutes), evaluate the cascade on $(EVAL_DATASETS) into
 # $(GPU_RUN)_{coarse,fine,eval}. Needs no internet and no `make setup`: GPU_PY is .venv's python where there is one,
 # else python3 (torch, opencv, scipy, pandas, pyyaml, tqdm); the MobileNetV2 weights come from $(PACKED)/site.
-# A training step that reaches its time limit ends the step, and the pipeline goes on with the best checkpoint so far.
+# A training step that reaches its time limit (COARSE_LIMIT, FINE_LIMIT seconds) ends the step, and the pipeline goes
+# on with the best checkpoint so far; the evaluation has EVAL_LIMIT.
 # EVAL_DATASETS= (empty) skips the evaluation where the benchmarks are not present (a lent machine: docs/gpu.md).
 PACKED ?= datasets/packed
 GPU_RUN ?= runs/gpu
@@ -81,6 +82,9 @@ EVAL_DATASETS ?= GrabCut,Berkeley
 PACK_ARGS ?=
 TRAIN_ARGS ?=
 EVAL_ARGS ?=
+COARSE_LIMIT ?= 250
+FINE_LIMIT ?= 250
+EVAL_LIMIT ?= 300
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 GPU_ENV := env PYTHONPATH="$(ROOT)$(if $(PYTHONPATH),:$(PYTHONPATH)):$(abspath $(PACKED))/site" PYTHONUNBUFFERED=1
 # Run $(2) under `timeout $(1)`; a timeout (exit 124) is fine when checkpoint $(3) exists.
@@ -97,10 +101,10 @@ $(PACKED)/manifest.json:
 gpu-train: $(PACKED)/manifest.json
 	@for d in $(GPU_RUN)_coarse $(GPU_RUN)_fine $(GPU_RUN)_eval; do \
 	  test ! -e $$d || { echo "$$d exists: move it away or set GPU_RUN=runs/<another name>"; exit 2; }; done
-	$(call timed,250,$(GPU_PY) -m iseg.train coarse --config coarse_gpu --out $(GPU_RUN)_coarse --no-progress \
+	$(call timed,$(COARSE_LIMIT),$(GPU_PY) -m iseg.train coarse --config coarse_gpu --out $(GPU_RUN)_coarse --no-progress \
 	  $(TRAIN_ARGS),$(GPU_RUN)_coarse/checkpoints/best.pt)
-	$(call timed,250,$(GPU_PY) -m iseg.train fine --config fine_gpu --coarse $(GPU_RUN)_coarse/checkpoints/best.pt \
+	$(call timed,$(FINE_LIMIT),$(GPU_PY) -m iseg.train fine --config fine_gpu --coarse $(GPU_RUN)_coarse/checkpoints/best.pt \
 	  --out $(GPU_RUN)_fine --no-progress $(TRAIN_ARGS),$(GPU_RUN)_fine/checkpoints/best.pt)
-	$(if $(EVAL_DATASETS),$(GPU_ENV) timeout 300 $(GPU_PY) -m iseg.evaluate --coarse $(GPU_RUN)_coarse/checkpoints/best.pt \
+	$(if $(EVAL_DATASETS),$(GPU_ENV) timeout $(EVAL_LIMIT) $(GPU_PY) -m iseg.evaluate --coarse $(GPU_RUN)_coarse/checkpoints/best.pt \
 	  --fine $(GPU_RUN)_fine/checkpoints/best.pt --datasets $(EVAL_DATASETS) --out $(GPU_RUN)_eval --full-curve \
 	  --device $(GPU_DEVICE) --no-progress $(EVAL_ARGS))
