@@ -8,7 +8,7 @@ PAPERMILL := $(PY) -m papermill --cwd notebooks -k python3 --log-output
 DEVICE ?= cuda
 GPUS ?= 1
 
-.PHONY: setup test test-all smoke paper lab demo bench
+.PHONY: setup test test-all smoke paper lab demo bench gpu-pack gpu-train
 
 $(VENV)/.done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,3 +66,45 @@ demo: $(VENV)/.done
 
 bench: $(VENV)/.done
 	$(PY) -m iseg.bench --out runs/bench
+
+# One GPU training run (docs/gpu.md): pack coarse_cpu's data into $(PACKED) (once; git-ignored, < 48 MiB), train
+# coarse_gpu then fine_gpu on one CUDA GPU (about 4 + 4 minutes), evaluate the cascade on $(EVAL_DATASETS) into
+# $(GPU_RUN)_{coarse,fine,eval}. Needs no internet and no `make setup`: GPU_PY is .venv's python where there is one,
+# else python3 (torch, opencv, scipy, pandas, pyyaml, tqdm); the MobileNetV2 weights come from $(PACKED)/site.
+# A training step that reaches its time limit (COARSE_LIMIT, FINE_LIMIT seconds) ends the step, and the pipeline goes
+# on with the best checkpoint so far; the evaluation has EVAL_LIMIT.
+# EVAL_DATASETS= (empty) skips the evaluation where the benchmarks are not present (a lent machine: docs/gpu.md).
+PACKED ?= datasets/packed
+GPU_RUN ?= runs/gpu
+GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_DEVICE ?= cuda
+EVAL_DATASETS ?= GrabCut,Berkeley
+PACK_ARGS ?=
+TRAIN_ARGS ?=
+EVAL_ARGS ?=
+COARSE_LIMIT ?= 250
+FINE_LIMIT ?= 250
+EVAL_LIMIT ?= 300
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+GPU_ENV := env PYTHONPATH="$(ROOT)$(if $(PYTHONPATH),:$(PYTHONPATH)):$(abspath $(PACKED))/site" PYTHONUNBUFFERED=1
+# Run $(2) under `timeout $(1)`; a timeout (exit 124) is fine when checkpoint $(3) exists.
+define timed
+	$(GPU_ENV) timeout $(1) $(2); code=$$?; [ $$code -eq 0 ] || { [ $$code -eq 124 ] && test -f $(3) \
+	  && echo "time limit reached: going on with $(3)"; }
+endef
+
+gpu-pack: $(PACKED)/manifest.json
+
+$(PACKED)/manifest.json:
+	$(GPU_ENV) timeout 3600 $(GPU_PY) -m iseg.data.pack --out $(PACKED) --overwrite $(PACK_ARGS)
+
+gpu-train: $(PACKED)/manifest.json
+	@for d in $(GPU_RUN)_coarse $(GPU_RUN)_fine $(GPU_RUN)_eval; do \
+	  test ! -e $$d || { echo "$$d exists: move it away or set GPU_RUN=runs/<another name>"; exit 2; }; done
+	$(call timed,$(COARSE_LIMIT),$(GPU_PY) -m iseg.train coarse --config coarse_gpu --out $(GPU_RUN)_coarse --no-progress \
+	  $(TRAIN_ARGS),$(GPU_RUN)_coarse/checkpoints/best.pt)
+	$(call timed,$(FINE_LIMIT),$(GPU_PY) -m iseg.train fine --config fine_gpu --coarse $(GPU_RUN)_coarse/checkpoints/best.pt \
+	  --out $(GPU_RUN)_fine --no-progress $(TRAIN_ARGS),$(GPU_RUN)_fine/checkpoints/best.pt)
+	$(if $(EVAL_DATASETS),$(GPU_ENV) timeout $(EVAL_LIMIT) $(GPU_PY) -m iseg.evaluate --coarse $(GPU_RUN)_coarse/checkpoints/best.pt \
+	  --fine $(GPU_RUN)_fine/checkpoints/best.pt --datasets $(EVAL_DATASETS) --out $(GPU_RUN)_eval --full-curve \
+	  --device $(GPU_DEVICE) --no-progress $(EVAL_ARGS))

@@ -182,3 +182,4 @@ def test_load_predictor_passes_the_zoom_in_size_to_network_predictors(tmp_path):
     assert load_predictor(str(path), target_size=600).zoom_in.target_size == 600
     assert load_predictor(None, coarse=path, fine=path).target_size == 400
     assert load_predictor("grabcut", target_size=600) is not None
+

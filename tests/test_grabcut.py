@@ -1,12 +1,16 @@
 """The click-driven GrabCut baseline."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from iseg.clicks import Click
+from iseg.data.sample import Sample
 from iseg.grabcut import GrabCutPredictor
+from iseg.grabcut_tune import GRID, read_grid, tune
 from iseg.metrics import iou
 from iseg.predictor import Predictor
+from iseg.training.data import SampleList
 
 
 def scene(h: int = 60, w: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -75,3 +79,41 @@ def test_input_errors():
         predictor.predict([Click(0, 0, True)], None)
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8.*float"):
         predictor.set_image(np.zeros((4, 4, 3), np.float32))
+
+
+def test_full_resolution_works_on_the_image_as_stored():
+    image, mask = scene(90, 120, seed=2)
+    predictor = GrabCutPredictor(work_size=None)
+    predictor.set_image(image)
+    assert predictor._image.shape == image.shape
+    assert iou(mask, predictor.predict([Click(45, 60, True)], None) > 0.49) > 0.9
+    with pytest.raises(ValueError, match="work_size"):
+        GrabCutPredictor(work_size=0)
+
+
+def test_tuner_ranks_candidates_by_noc90_then_noc85(tmp_path):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text("candidates:\n  - {work_size: full, init_box: 0.1, radius: 3, iterations: 1}\n"
+                         "  - {work_size: 40, init_box: 0.3, radius: 1, iterations: 1}\n")
+    grid = read_grid(grid_file)
+    assert grid[0]["work_size"] is None and grid[1]["work_size"] == 40
+    samples = SampleList("val_tiny", [Sample(*scene(seed=s), id=f"tiny/{s}") for s in range(2)])
+    table = tune(grid, samples, tmp_path, max_clicks=3)
+    written = pd.read_csv(tmp_path / "tuning.csv")
+    assert list(written["work_size"].astype(str)) == list(table["work_size"].astype(str))
+    assert set(written["work_size"].astype(str)) == {"full", "40"}
+    keys = list(zip(written["NoC@90"], written["NoC@85"]))
+    assert keys == sorted(keys) and {"radius", "init_box", "iterations", "SPC", "mIoU@1"} <= set(written.columns)
+
+
+def test_tuner_refuses_unknown_settings(tmp_path):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text("candidates:\n  - {work_size: 400, box: 0.1}\n")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['box'\]"):
+        read_grid(grid_file)
+
+
+def test_packaged_grid_holds_the_defaults_and_full_resolution():
+    grid = read_grid(GRID)
+    defaults = {k: getattr(GrabCutPredictor(), k) for k in ("work_size", "init_box", "radius", "iterations")}
+    assert defaults in grid and any(c["work_size"] is None for c in grid)

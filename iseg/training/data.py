@@ -186,24 +186,38 @@ class SampleList(list):
         self.name = name
 
 
+def same_dataset(spec: str, other: str | None) -> bool:
+    """True when two 'NAME' / 'NAME=PATH' specs name the same dataset (format and folder)."""
+    if other is None:
+        return False
+    (name, root), (other_name, other_root) = parse_dataset_spec(spec), parse_dataset_spec(other)
+    return canonical_name(name) == canonical_name(other_name) and root == other_root
+
+
+def validation_samples(cfg, protected: list[Fingerprints]) -> tuple[SampleList, list[int]]:
+    """(the held-out validation samples of `cfg.val`, their image positions) without the `protected` photos."""
+    val_set = open_dataset(cfg.val, data_config=cfg.data_config, options=cfg.data_options, per_instance=False,
+                           min_area=cfg.min_object_area)
+    clean = without_photos(val_set, protected, f"validation set {cfg.val}")
+    allowed = list(getattr(clean, "indices", range(len(val_set))))
+    picked = [allowed[n] for n in held_out([image_ids(val_set)[j] for j in allowed], cfg.val_size)]
+    name = canonical_name(parse_dataset_spec(cfg.val)[0])
+    return SampleList(f"val_{name}", [draw(val_set, j, cfg.seed + j) for j in picked]), picked
+
+
 def build_data(cfg) -> tuple[TrainingSet, list[float], SampleList]:
     """(training set, dataset weights, validation samples) for a TrainConfig."""
     protected = evaluation_fingerprints(cfg.exclude, cfg.data_config)
-    val_samples, val_name, val_images = SampleList("val", []), None, set()
+    val_samples, val_images = SampleList("val", []), set()
     if cfg.val:
-        val_name = check_val_name(cfg.val, cfg.exclude)
-        val_set = open_dataset(cfg.val, data_config=cfg.data_config, options=cfg.data_options, per_instance=False,
-                               min_area=cfg.min_object_area)
-        clean = without_photos(val_set, protected, f"validation set {cfg.val}")
-        allowed = list(getattr(clean, "indices", range(len(val_set))))
-        picked = [allowed[n] for n in held_out([image_ids(val_set)[j] for j in allowed], cfg.val_size)]
+        check_val_name(cfg.val, cfg.exclude)
+        val_samples, picked = validation_samples(cfg, protected)
         val_images = set(picked)
-        val_samples = SampleList(f"val_{val_name}", [draw(val_set, j, cfg.seed + j) for j in picked])
     datasets = []
     for spec in cfg.data:
         dataset = open_dataset(spec, data_config=cfg.data_config, options=cfg.data_options, per_instance=False,
                                min_area=cfg.min_object_area)
-        if canonical_name(parse_dataset_spec(spec)[0]) == val_name and val_images:
+        if same_dataset(spec, cfg.val) and val_images:
             dataset = Subset(dataset, [j for j in range(len(dataset)) if j not in val_images])
         datasets.append(without_photos(dataset, protected, f"training set {spec}"))
     return (TrainingSet(datasets, cfg.augment, cfg.sampler, cfg.seed), [float(w) for w in cfg.data.values()],

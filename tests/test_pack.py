@@ -1,0 +1,134 @@
+"""Packing training data into one folder under a size budget (iseg.data.pack) and `make gpu-train` in tiny form."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from iseg.data import load_dataset, parse_dataset_spec
+from iseg.data.overlap import dataset_fingerprints, shared_photos
+from iseg.data.pack import MIB, QUALITIES, folder_size, pack
+from iseg.training import load_config
+from iseg.training.data import build_data
+
+REPO = Path(__file__).resolve().parents[1]
+COCO_IMAGES = 5
+BSDS_IMAGES = 3
+
+
+@pytest.fixture
+def sources(tmp_path: Path, shared_datasets: Path) -> Path:
+    """A data config (returned) over small copies of COCO-MVal and BSDS500 `test`, and evaluation sets GrabCut and
+    Berkeley holding one photo of each, renamed and (GrabCut) rotated."""
+    src = tmp_path / "src"
+    coco = sorted((shared_datasets / "COCO_MVal" / "img").glob("*.jpg"))[::150][:COCO_IMAGES]  # 5 categories
+    for folder in ("img", "gt"):
+        (src / "COCO_MVal" / folder).mkdir(parents=True)
+    for path in coco:
+        shutil.copy(path, src / "COCO_MVal" / "img")
+        shutil.copy(shared_datasets / "COCO_MVal" / "gt" / f"{path.stem}.png", src / "COCO_MVal" / "gt")
+    data = shared_datasets / "BSDS500" / "BSR" / "BSDS500" / "data"
+    bsds = sorted((data / "images" / "test").glob("*.jpg"))[:BSDS_IMAGES]
+    target = src / "BSDS500" / "BSR" / "BSDS500" / "data"
+    for folder in ("images", "groundTruth"):
+        (target / folder / "test").mkdir(parents=True)
+    for path in bsds:
+        shutil.copy(path, target / "images" / "test")
+        shutil.copy(data / "groundTruth" / "test" / f"{path.stem}.mat", target / "groundTruth" / "test")
+    for folder in ("GrabCut/data_GT", "GrabCut/boundary_GT", "Berkeley/images", "Berkeley/masks"):
+        (src / folder).mkdir(parents=True)
+    photo = cv2.imread(str(coco[1]))
+    cv2.imwrite(str(src / "GrabCut" / "data_GT" / "renamed.jpg"), np.rot90(photo))
+    cv2.imwrite(str(src / "GrabCut" / "boundary_GT" / "renamed.bmp"), np.rot90(np.full(photo.shape, 255, np.uint8)))
+    photo = cv2.imread(str(bsds[0]))
+    cv2.imwrite(str(src / "Berkeley" / "images" / "other.png"), photo)
+    cv2.imwrite(str(src / "Berkeley" / "masks" / "other.png"), np.full(photo.shape, 255, np.uint8))
+    config = tmp_path / "data.yaml"
+    config.write_text(yaml.safe_dump({name: str(src / name) for name in ("COCO_MVal", "BSDS500", "GrabCut",
+                                                                         "Berkeley")}))
+    return config
+
+
+def overrides(data_config: Path) -> dict:
+    """coarse_cpu's data on the small copies: one validation image, BSDS500 `test` only."""
+    return {"data_config": str(data_config), "val_size": 1, "data_options": {"BSDS500": {"split": "test"}}}
+
+
+def test_pack_leaves_out_evaluation_photos_and_validation_images(tmp_path, sources, monkeypatch):
+    out = tmp_path / "datasets" / "packed"
+    manifest = pack("coarse_cpu", out, overrides=overrides(sources), weights=False)
+    assert manifest["images"] == {"COCO_MVal": COCO_IMAGES - 2, "BSDS500": BSDS_IMAGES - 1}
+    assert manifest["jpeg_quality"] == QUALITIES[0] and folder_size(out) <= 48 * MIB
+    assert json.loads((out / "manifest.json").read_text())["images"] == manifest["images"]
+    evaluation = [dataset_fingerprints(load_dataset(name, config=sources)) for name in ("GrabCut", "Berkeley")]
+    for name in ("COCO_MVal", "BSDS500", "val"):
+        packed = dataset_fingerprints(load_dataset("folder", out / name))
+        assert not any(shared_photos(packed, other) for other in evaluation), name
+    (val_id,) = manifest["val"]["images"]
+    train_keys = load_dataset("folder", out / "COCO_MVal").image_keys
+    assert val_id.split("/")[1] not in train_keys and len(manifest["excluded_photos"]["COCO_MVal"]) == 2
+    val = load_dataset("folder", out / "val")[0]
+    original = load_dataset("COCO_MVal", config=sources)
+    assert val.image.shape == original[original.image_keys.index(val_id.split("/")[1])].image.shape
+    for image in (out / "BSDS500" / "images").glob("*.jpg"):
+        assert max(cv2.imread(str(image)).shape[:2]) <= 400
+        # one annotator's regions tile the photo: every pixel in exactly one packed object
+        masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 0 for p in (out / "BSDS500" / "masks").glob(f"{image.stem}_*")]
+        assert len(masks) > 1 and (np.sum(masks, axis=0) == 1).all()
+    monkeypatch.chdir(tmp_path)  # the GPU configs read datasets/packed/: every packed training image, the val images
+    train_set, _, val_samples = build_data(load_config("coarse_gpu"))
+    assert [len(d) for d in train_set.datasets] == list(manifest["images"].values()) and len(val_samples) == 1
+
+
+def test_pack_fits_the_budget_or_fails_without_writing(tmp_path, sources):
+    first = pack("coarse_cpu", tmp_path / "a", overrides=overrides(sources), weights=False)
+    budget = 0.75 * first["mib"]
+    second = pack("coarse_cpu", tmp_path / "b", overrides=overrides(sources), weights=False, budget_mib=budget)
+    assert second["jpeg_quality"] < first["jpeg_quality"] and folder_size(tmp_path / "b") <= budget * MIB
+    with pytest.raises(ValueError, match="over the budget of 0.0 MiB"):
+        pack("coarse_cpu", tmp_path / "c", overrides=overrides(sources), weights=False, budget_mib=0.01)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "data.yaml", "src"]
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        pack("coarse_cpu", tmp_path / "a", overrides=overrides(sources), weights=False)
+
+
+@pytest.mark.parametrize("stage", ["coarse_gpu", "fine_gpu"])
+def test_gpu_configs_read_what_the_packer_writes(stage):
+    cfg, source = load_config(stage), load_config("coarse_cpu")
+    folders = [parse_dataset_spec(spec)[1] for spec in cfg.data]
+    assert folders == [Path("datasets/packed") / name for name in source.data]
+    assert list(cfg.data.values()) == list(source.data.values())
+    assert parse_dataset_spec(cfg.val)[1] == Path("datasets/packed/val") and cfg.val_size == source.val_size
+    assert cfg.amp and cfg.device == "cuda" and cfg.batch_size >= 32 and cfg.exclude == ()
+
+
+def test_make_gpu_train_in_tiny_form_on_cpu(tmp_path, sources):
+    """The Makefile's pipeline (pack, coarse, fine, evaluation) with tiny settings in a fresh folder."""
+    pack_args = (f"--limit 2 --no-weights --set data_config={sources} --set val_size=1 "
+                 "--set 'data_options={BSDS500: {split: test}}'")
+    train_args = ("--device cpu --epochs 1 --samples-per-epoch 2 --batch-size 2 --num-workers 0 --threads 1 "
+                  "--set model=ifpn_tiny --set amp=false --set val_size=1 --set val_clicks=1 --set coarse_size=96 "
+                  "--set fine_size=96 --set fine_crop=[64,96] --set 'augment={crop_size: [64, 96], long_side: null}'")
+    work = tmp_path / "work"
+    work.mkdir()
+    command = ["make", "-s", "-f", str(REPO / "Makefile"), "-C", str(work), "gpu-train", f"GPU_PY={sys.executable}",
+               "GPU_DEVICE=cpu", f"PACK_ARGS={pack_args}", f"TRAIN_ARGS={train_args}",
+               f"EVAL_DATASETS=GrabCut={tmp_path / 'src' / 'GrabCut'}", "EVAL_ARGS=--max-clicks 2 --threads 1",
+               "COARSE_LIMIT=900", "FINE_LIMIT=900", "EVAL_LIMIT=900"]  # the GPU limits are not for a busy CPU
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (work / "datasets" / "packed" / "manifest.json").is_file()
+    for stage in ("coarse", "fine"):
+        assert (work / "runs" / f"gpu_{stage}" / "checkpoints" / "best.pt").is_file()
+        assert yaml.safe_load((work / "runs" / f"gpu_{stage}" / "config.yaml").read_text())["device"] == "cpu"
+    assert "NoC@90" in (work / "runs" / "gpu_eval" / "results.csv").read_text()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert again.returncode != 0 and "exists: move it away" in again.stdout + again.stderr
