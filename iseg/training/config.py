@@ -32,6 +32,7 @@ class TrainConfig:
     stage: str = "coarse"                 # "coarse" (stage 1) or "fine" (stage 2, needs coarse_checkpoint)
     model: str = "ifpn_hrnet18"           # iseg.models config name or YAML path
     model_overrides: dict = field(default_factory=dict)
+    init_checkpoint: str | None = None    # fine-tuning: start from this checkpoint's network instead of a new `model`
     # data: dataset name (or NAME=PATH) -> sampling weight (share of each epoch's samples)
     data: dict = field(default_factory=lambda: {"COCO_LVIS": 1.0})
     data_config: str | None = None        # data config YAML (name -> path); None = the package default

@@ -251,14 +251,19 @@ def result_noc(result, threshold: float) -> float:
 
 
 def build_networks(cfg: TrainConfig, device: torch.device):
-    """(trainable network, frozen coarse network or None) on `device`."""
+    """(trainable network, frozen coarse network or None) on `device`; the trainable one is `init_checkpoint`'s
+    network when set (fine-tuning)."""
     if cfg.stage == "coarse":
+        if cfg.init_checkpoint:
+            return load_model(cfg.init_checkpoint, device=device).train(), None
         return build_model(cfg.model, **cfg.model_overrides).to(device), None
     if not cfg.coarse_checkpoint:
         raise ValueError("stage 'fine' needs coarse_checkpoint (python -m iseg.train fine --coarse PATH)")
     coarse = load_model(cfg.coarse_checkpoint, device=device).eval()
     coarse.requires_grad_(False)
-    if cfg.fine_init_from_coarse:
+    if cfg.init_checkpoint:
+        net = load_model(cfg.init_checkpoint, device=device)
+    elif cfg.fine_init_from_coarse:
         net = load_model(cfg.coarse_checkpoint, device=device)
     else:
         net = build_model(cfg.model, **cfg.model_overrides).to(device)
