@@ -8,8 +8,9 @@ never trained on. With the project's trainer (`iseg.training.train`, configs `fi
   1. coarse: the base model's coarse network fine-tuned on the rest of the photos;
   2. fine: the base model's fine network fine-tuned on the zoom-in crops of the new coarse network.
 `--stages fine` fine-tunes the fine network only (the base coarse network stays). Then the base model and the
-fine-tuned cascade are evaluated with the standard protocol (every object of the held-out photos, full mIoU
-curve) and the table printed. The networks serve at the base model's input sizes, before and after.
+fine-tuned cascade are evaluated with the standard protocol on every object of the held-out photos (each stops at
+IoU 0.90 as in `iseg.evaluate`, or runs every click with `--full-curve`) and the table printed. The networks serve
+at the base model's input sizes, before and after.
 
 Run folder (`--out`):
     split.json                  the photos of each part
@@ -123,8 +124,8 @@ def plot_runs(out: Path, ious: pd.DataFrame, max_clicks: int, stages: list[str])
 
 def finetune(data: str | Path, out: str | Path, *, coarse: str | Path | None = None,
              fine: str | Path | None = None, stages: tuple[str, ...] = STAGES, holdout: float = 0.25,
-             overrides: dict | None = None, max_clicks: int = MAX_CLICKS, flip: bool = True, device: str = "cpu",
-             progress: bool = True) -> pd.DataFrame:
+             overrides: dict | None = None, max_clicks: int = MAX_CLICKS, full_curve: bool = False,
+             flip: bool = True, device: str = "cpu", progress: bool = True) -> pd.DataFrame:
     """Split `data` by photo, fine-tune the base cascade (`coarse` + `fine`, default: the shipped model) on the
     training part, evaluate before and after on the held-out part; returns the results table (see the module
     docstring for the run folder). `overrides` are TrainConfig settings for every stage (e.g. {"epochs": 2})."""
@@ -154,13 +155,14 @@ def finetune(data: str | Path, out: str | Path, *, coarse: str | Path | None = N
     methods = {BEFORE: {"coarse": base["coarse"], "fine": base["fine"]},
                AFTER: {"coarse": tuned["coarse"], "fine": tuned["fine"]}}
     table, ious = compare(methods, [holdout_set], out / "evaluate", device=device, flip=flip,
-                          max_clicks=max_clicks, stop_early=False, progress=progress)
+                          max_clicks=max_clicks, stop_early=not full_curve, progress=progress)
     write_text(out / "evaluate" / "results.csv", table.to_csv(index=False))
     write_text(out / "evaluate" / "ious.csv", ious.to_csv(index=False))
     plot_runs(out, ious, max_clicks, [s for s in STAGES if s in stages])
     summary = {"command": " ".join(["python -m iseg.finetune", *sys.argv[1:]]), "data": str(data),
                "photos": {part: len(stems) for part, stems in split.items()}, "objects_held_out": len(holdout_set),
                "stages": list(stages), "input_sizes": sizes, "flip": flip, "max_clicks": max_clicks,
+               "full_curve": full_curve,
                "checkpoints": {"before": {k: str(v) for k, v in base.items()},
                                "after": {k: str(v) for k, v in tuned.items()}},
                "results": table.to_dict(orient="records")}
@@ -184,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any training config key, for every stage (e.g. lr=1e-4, exclude=[])")
     p.add_argument("--max-clicks", type=int, default=MAX_CLICKS)
+    p.add_argument("--full-curve", action="store_true",
+                   help="run all max clicks on every held-out object (else each stops at IoU 0.90, as iseg.evaluate)")
     p.add_argument("--no-flip", action="store_true", help="no test-time flip in the evaluation")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (training and evaluation)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -212,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         table = finetune(args.data, args.out, coarse=args.coarse, fine=args.fine,
                          stages=tuple(s.strip() for s in args.stages.split(",") if s.strip()),
                          holdout=args.holdout, overrides=overrides, max_clicks=args.max_clicks,
-                         flip=not args.no_flip, device=args.device, progress=not args.no_progress)
+                         full_curve=args.full_curve, flip=not args.no_flip, device=args.device,
+                         progress=not args.no_progress)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -228,3 +228,33 @@ def test_rle_encoding_round_trips():
     assert encoded["area"] == 9 and encoded["bbox"] == [2, 1, 3, 3]
     assert isinstance(encoded["segmentation"]["counts"], str)
     assert np.array_equal(decode_mask(encoded["segmentation"]), mask)
+
+
+def test_widget_drives_the_session_with_synthetic_events(photos, tmp_path):
+    from iseg.annotate import AnnotationWidget
+
+    out = tmp_path / "out"
+    view = AnnotationWidget(open_session(photos, out))
+    assert "photo 1/3: a" in view.status.value and "no object selected" in view.status.value
+    assert view.handle_event({"type": "click", "dataX": 10, "dataY": 10})
+    view.wait()
+    assert "object 1 | 1 click" in view.status.value and view.objects.value == 1
+    view.handle_event({"type": "keydown", "key": "n"})
+    view.handle_event({"type": "contextmenu", "dataX": 50, "dataY": 30})   # negative only: empty mask
+    view.handle_event({"type": "click", "dataX": 50, "dataY": 30, "shiftKey": False})
+    view.wait()
+    assert [label for label, _ in view.objects.options] == ["object 1: 1 click", "object 2: 2 clicks"]
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["a_1.png", "a_2.png"]
+    view.handle_event({"type": "keydown", "key": "z"})
+    assert "object 2 | 1 click" in view.status.value and not (out / "masks/a_2.png").exists()
+    view.objects.value = 1                                                   # select object 1 from the list
+    assert view.session.current == 1 and "2 objects" not in view.status.value
+    view.handle_event({"type": "keydown", "key": "ArrowRight"})
+    assert view.session.name == "b" and view.objects.options == ()
+    view.handle_event({"type": "keydown", "key": "ArrowLeft"})
+    assert [object_id for object_id, _ in view._others] == [1, 2] or view.session.current is None
+    view.next_button.click()
+    view.previous_button.click()
+    view.objects.value = 1
+    view.delete_button.click()
+    assert [o.id for o in view.session.image_objects] == [2] and not (out / "masks/a_1.png").exists()
