@@ -69,3 +69,9 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def demo_photos(split: str = "test", data_config: str | None = None) -> Path:
+    """The folder of BSDS500 `split` photos in the data config, to try the annotation tool without photos of one's
+    own."""
+    return load_dataset("BSDS500", split=split, config=data_config).image_path(0).parent
