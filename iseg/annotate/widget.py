@@ -56,6 +56,7 @@ class AnnotationWidget(widgets.HBox):
         self.objects = compact(widgets.Dropdown(options=[], value=None, description="Object"))
         self.objects.observe(self._on_select, names="value")
         self.photo = widgets.HTML()
+        self.photo.add_class("iseg-status")
         self.status = widgets.HTML()
         self.status.add_class("iseg-status")
         self.image = widgets.Image(format="jpeg")
@@ -222,8 +223,7 @@ class AnnotationWidget(widgets.HBox):
                     self.image.add_class("iseg-busy")
                 else:
                     self.image.remove_class("iseg-busy")
-            self.photo.value = html.escape(f"{self.session.name} ({self.session.index + 1} of "
-                                           f"{len(self.session.names)}), saved in {self.session.out}")
+            self.photo.value = html.escape(f"Saved as you go in {self.session.out}")
             self.status.value = html.escape(" | ".join(p for p in (self.status_text(), message) if p))
 
 
