@@ -333,6 +333,7 @@ class AnnotationSession:
 
     def summary(self) -> dict[str, float]:
         """Photos with objects, objects with masks, clicks and seconds over the whole folder."""
-        objects = [o for _, image_objects in self._annotated() for o in image_objects]
-        return {"photos": len(self.names), "annotated_photos": len(self._annotated()), "objects": len(objects),
+        annotated = self._annotated()
+        objects = [o for _, image_objects in annotated for o in image_objects]
+        return {"photos": len(self.names), "annotated_photos": len(annotated), "objects": len(objects),
                 "clicks": sum(len(o.clicks) for o in objects), "seconds": sum(o.seconds for o in objects)}

@@ -26,6 +26,11 @@ HELP = ("<b>Left click</b>: object. <b>Right click</b> or <b>Shift + click</b>: 
         "<b>&larr;</b> / <b>&rarr;</b> previous / next photo.")
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 object', '2 objects'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 class AnnotationWidget(widgets.HBox):
     """Photos of a folder, several objects each, made with clicks; see `AnnotationSession` for what is saved.
 
@@ -180,8 +185,7 @@ class AnnotationWidget(widgets.HBox):
 
     def _refresh_objects(self) -> None:
         """The object list, with the selected object chosen (without selecting it again)."""
-        options = [(f"object {o.id}: {len(o.clicks)} click{'s' if len(o.clicks) != 1 else ''}", o.id)
-                   for o in self.session.image_objects]
+        options = [(f"object {o.id}: {plural(len(o.clicks), 'click')}", o.id) for o in self.session.image_objects]
         self._updating = True
         try:
             self.objects.options = options
@@ -203,14 +207,14 @@ class AnnotationWidget(widgets.HBox):
         """Photo, selected object and its clicks, what the model does, and the folder's totals."""
         s = self.session
         state = s.controller.snapshot()
-        clicks = len(state.clicks)
-        parts = [f"photo {s.index + 1}/{len(s.names)}: {s.name}",
-                 "no object selected" if s.current is None else
-                 f"object {s.current} | {clicks} click{'s' if clicks != 1 else ''}"]
+        selected = "no object selected" if s.current is None else f"object {s.current}"
+        if s.current is not None:
+            selected += f" | {plural(len(state.clicks), 'click')}"
+        parts = [f"photo {s.index + 1}/{len(s.names)}: {s.name}", selected]
         if state.pending:
             parts.append(f"working\u2026 {len(state.pending)} queued")
         total = s.summary()
-        parts.append(f"{total['objects']} objects on {total['annotated_photos']} photos")
+        parts.append(f"{plural(total['objects'], 'object')} on {plural(total['annotated_photos'], 'photo')}")
         return " | ".join(parts)
 
     def _show(self, message: str = "") -> None:

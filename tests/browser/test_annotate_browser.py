@@ -62,11 +62,11 @@ def test_annotate_two_objects_in_jupyterlab(page, lab, tmp_path, shared_datasets
         return box["x"] + (col + 0.5) * box["width"] / width, box["y"] + (row + 0.5) * box["height"] / height
 
     page.mouse.click(*at(*deepest_point(regions[0])))                   # a click with no object: object 1
-    wait_idle(page, r"object 1 \| 1 click .*1 objects on 1 photos")
+    wait_idle(page, r"object 1 \| 1 click .*1 object on 1 photo\b")
     page.locator(".iseg-demo button", has_text="New object").click()
     wait_idle(page, r"object 2 \| 0 clicks")
     page.mouse.click(*at(*deepest_point(regions[1])))
-    wait_idle(page, r"object 2 \| 1 click .*2 objects on 1 photos")
+    wait_idle(page, r"object 2 \| 1 click .*2 objects on 1 photo\b")
     options = [t.replace("\xa0", " ") for t in page.locator(".iseg-demo select option").all_text_contents()]
     assert options == ["object 1: 1 click", "object 2: 1 click"]
     page.locator(".jp-OutputArea-output:has(.iseg-status)").screenshot(path=str(tmp_path / "annotate.png"))
