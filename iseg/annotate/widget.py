@@ -199,7 +199,7 @@ class AnnotationWidget(widgets.HBox):
         for object_id, contours in self._others:
             cv2.drawContours(frame, contours, -1, OTHER_COLOR, 2, cv2.LINE_AA)
             if contours:
-                x, y, w, h = cv2.boundingRect(np.concatenate(contours))
+                x, y, _, _ = cv2.boundingRect(np.concatenate(contours))
                 cv2.putText(frame, str(object_id), (x + 3, y + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, OTHER_COLOR, 2)
         return frame
 

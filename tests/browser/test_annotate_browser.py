@@ -14,12 +14,13 @@ import cv2
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
-from test_demo_browser import KERNEL_READY, KERNEL_SECONDS, RUN_SECONDS, WINDOW, publish, wait_idle
+from test_demo_browser import KERNEL_READY, KERNEL_SECONDS, WINDOW, publish, wait_idle
 
 from iseg.annotate.standin import object_regions
 from iseg.data import load_dataset
 
 NOTEBOOK = "06_annotate.ipynb"
+RUN_SECONDS = 300  # run all: the kernel imports torch and loads the default model (minutes on a loaded machine)
 
 
 def set_parameters(path, **values) -> None:
