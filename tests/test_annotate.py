@@ -118,6 +118,9 @@ def test_delete_keeps_numbers_and_an_undo_to_no_click_removes_the_mask(photos, t
     assert sorted(p.name for p in (out / "masks").iterdir()) == ["a_1.png"]
     with pytest.raises(ValueError, match="no object 2"):
         s.select_object(2)
+    s.next_image()
+    with pytest.raises(ValueError, match="photo 'b' has no object 1"):
+        s.delete_object(1)
 
 
 def test_reopening_resumes_where_it_stopped_and_continues_exactly(photos, tmp_path):

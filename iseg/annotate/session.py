@@ -112,7 +112,7 @@ class AnnotationSession:
         self._lock = threading.RLock()
         self._visit_start, self._seconds_before, self._idle_since = 0.0, 0.0, clock()
         stem, current = self._load_state()
-        if stem is not None:
+        if stem in self.files:
             self._sync_masks(stem, rewrite=True)  # the photo being annotated when the last session stopped
         for name in self.objects:
             self._sync_masks(name)
@@ -212,7 +212,8 @@ class AnnotationSession:
             object_id = self.current if object_id is None else object_id
             if object_id is None:
                 raise ValueError("no object selected to delete")
-            self.objects[self.name].remove(self._object(object_id))
+            obj = self._object(object_id)
+            self.objects[self.name].remove(obj)
             if self.current == object_id:
                 self._let_go()
                 self.controller.reset()
