@@ -29,7 +29,7 @@ def parameters_cell(path: Path) -> dict:
 
 
 def test_every_numbered_notebook_exists():
-    assert [p.stem for p in NOTEBOOKS] == [*PIPELINE, "04_click_demo", "05_explore"]
+    assert [p.stem for p in NOTEBOOKS] == [*PIPELINE, "04_click_demo", "05_explore", "06_annotate"]
 
 
 def test_committed_notebooks_have_no_outputs():

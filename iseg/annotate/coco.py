@@ -1,0 +1,44 @@
+"""COCO instance segmentation for annotated objects: compressed RLE masks written through pycocotools."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+CATEGORY = "object"
+
+
+def encode_mask(mask: np.ndarray) -> dict:
+    """(H, W) bool mask -> {"segmentation": compressed RLE (counts as str), "area": pixels, "bbox": [x, y, w, h]}."""
+    with warnings.catch_warnings():  # pycocotools' numpy-2 "copy keyword" deprecation notice
+        warnings.simplefilter("ignore", DeprecationWarning)
+        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        area, bbox = float(mask_utils.area(rle)), [float(v) for v in mask_utils.toBbox(rle)]
+    return {"segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")},
+            "area": area, "bbox": bbox}
+
+
+def decode_mask(segmentation: dict) -> np.ndarray:
+    """A compressed RLE written by `encode_mask` -> (H, W) bool mask."""
+    rle = {"size": segmentation["size"], "counts": segmentation["counts"].encode("ascii")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(rle).astype(bool)
+
+
+def coco_document(images: list[dict], objects: list[list[dict]], category: str = CATEGORY) -> dict:
+    """The COCO json: `images` ({"file_name", "height", "width"} each) and, per image, its objects (the
+    `encode_mask` fields plus "id" and "clicks"/"seconds"). Images are numbered 1.. in order, annotations 1..; one
+    category; each annotation keeps the object's number in `iseg_object` and its annotation cost."""
+    document = {"info": {"description": "iseg annotations (clicks through an interactive segmentation model)"},
+                "images": [], "annotations": [], "categories": [{"id": 1, "name": category}]}
+    for image_id, (image, image_objects) in enumerate(zip(images, objects), start=1):
+        document["images"].append({"id": image_id, **image})
+        for obj in image_objects:
+            document["annotations"].append({
+                "id": len(document["annotations"]) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
+                "segmentation": obj["segmentation"], "area": obj["area"], "bbox": obj["bbox"],
+                "iseg_object": obj["id"], "clicks": obj["clicks"], "seconds": obj["seconds"]})
+    return document

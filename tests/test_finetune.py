@@ -1,0 +1,99 @@
+"""`python -m iseg.finetune` on a tiny annotated folder: the split by photo, both networks fine-tuned from the
+default model by the project's trainer, the before/after table and curves in the run folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from iseg.finetune import AFTER, BEFORE, main, split_photos
+from iseg.models import load_checkpoint
+from iseg.weights import default_checkpoints
+
+
+def make_folder(root: Path, photos: int = 4) -> Path:
+    """A `folder` dataset: photos with two rectangles each (masks/<stem>_1.png, _2.png), one with a single mask."""
+    rng = np.random.default_rng(0)
+    for p in range(photos):
+        image = rng.integers(0, 60, (72, 96, 3), dtype=np.uint8)
+        masks = [np.zeros((72, 96), np.uint8) for _ in range(2)]
+        masks[0][10:40, 10:40] = 255
+        masks[1][30:60, 50:90] = 255
+        image[masks[0] > 0] += 150
+        image[masks[1] > 0, 1] += 120
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        (root / "masks").mkdir(exist_ok=True)
+        cv2.imwrite(str(root / "images" / f"photo{p}.jpg"), image)
+        if p == 0:
+            cv2.imwrite(str(root / "masks" / "photo0.png"), masks[0])
+        else:
+            for k, mask in enumerate(masks, start=1):
+                cv2.imwrite(str(root / "masks" / f"photo{p}_{k}.png"), mask)
+    return root
+
+
+def test_split_is_by_photo_stable_and_never_empty():
+    stems = [f"p{i}" for i in range(10)]
+    split = split_photos(stems, 0.25)
+    assert len(split["holdout"]) == 2 and sorted(split["train"] + split["holdout"]) == stems
+    assert split_photos(list(reversed(stems)), 0.25)["holdout"] == sorted(split["holdout"], reverse=True)
+    assert split_photos(stems[:2], 0.01)["holdout"] and split_photos(stems[:2], 0.99)["train"]
+    with pytest.raises(ValueError, match="at least 2"):
+        split_photos(stems[:1], 0.25)
+
+
+@pytest.mark.timeout(600)
+def test_finetune_command_on_a_tiny_folder(tmp_path, capsys):
+    data = make_folder(tmp_path / "annotated")
+    out = tmp_path / "run"
+    code = main(["--data", str(data), "--out", str(out), "--holdout", "0.25", "--epochs", "1",
+                 "--samples-per-epoch", "8", "--set", "batch_size=4", "--set", "exclude=[]", "--threads", "1",
+                 "--max-clicks", "2", "--no-flip", "--no-progress"])
+    assert code == 0
+
+    split = json.loads((out / "split.json").read_text())
+    assert len(split["holdout"]) == 1 and len(split["train"]) == 3            # by photo, not by object
+    held = split["holdout"][0]
+    assert sorted(p.name for p in (out / "data/holdout/images").iterdir()) == [f"{held}.jpg"]
+    assert all(p.name.startswith(held) for p in (out / "data/holdout/masks").iterdir())
+    assert not any(p.name.startswith(f"{held}.") or p.name.startswith(f"{held}_")
+                   for p in (out / "data/train/masks").iterdir())
+
+    defaults = default_checkpoints()
+    for stage in ("coarse", "fine"):                                            # both networks, from the default
+        payload = load_checkpoint(out / stage / "checkpoints/last.pt")
+        config = payload["train_config"]
+        assert config["stage"] == stage and config["init_checkpoint"] == str(defaults[stage])
+        assert list(config["data"]) == [f"folder={(out / 'data/train').resolve()}"]
+        assert config["val"] is None and payload["epoch"] == 1
+        start = load_checkpoint(defaults[stage])["model"]
+        assert any(not torch.equal(v.float(), start[k].float()) for k, v in payload["model"].items()
+                   if v.is_floating_point())                                    # trained, not copied
+        assert (out / stage / "curves.png").exists()
+    assert load_checkpoint(out / "fine/checkpoints/last.pt")["train_config"]["coarse_checkpoint"] == str(
+        out / "coarse/checkpoints/last.pt")
+
+    table = pd.read_csv(out / "evaluate/results.csv")
+    assert list(table["method"]) == [BEFORE, AFTER]
+    n_objects = 1 if held == "photo0" else 2
+    assert list(table["samples"]) == [n_objects, n_objects] and table["NoC@90"].notna().all()
+    assert (out / "evaluate/miou_holdout.png").exists() and (out / "evaluate/miou_holdout.svg").exists()
+    assert json.loads((out / "finetune.json").read_text())["photos"] == {"train": 3, "holdout": 1}
+    assert "after (fine-tuned)" in capsys.readouterr().out
+
+
+def test_finetune_refuses_a_used_run_folder_and_a_bad_stage(tmp_path, capsys):
+    data = make_folder(tmp_path / "annotated", photos=2)
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "file").write_text("x")
+    assert main(["--data", str(data), "--out", str(used)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert main(["--data", str(data), "--out", str(tmp_path / "new"), "--stages", "fine,middle"]) == 2
+    assert "stages" in capsys.readouterr().err
