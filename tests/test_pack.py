@@ -24,6 +24,14 @@ COCO_IMAGES = 5
 BSDS_IMAGES = 3
 
 
+def centre_mask(shape: tuple[int, ...]) -> np.ndarray:
+    """A 0/255 mask of the image's central half (an object with background around it)."""
+    mask = np.zeros(shape, np.uint8)
+    h, w = shape[:2]
+    mask[h // 4:3 * h // 4, w // 4:3 * w // 4] = 255
+    return mask
+
+
 @pytest.fixture
 def sources(tmp_path: Path, shared_datasets: Path) -> Path:
     """A data config (returned) over small copies of COCO-MVal and BSDS500 `test`, and evaluation sets GrabCut and
@@ -47,10 +55,10 @@ def sources(tmp_path: Path, shared_datasets: Path) -> Path:
         (src / folder).mkdir(parents=True)
     photo = cv2.imread(str(coco[1]))
     cv2.imwrite(str(src / "GrabCut" / "data_GT" / "renamed.jpg"), np.rot90(photo))
-    cv2.imwrite(str(src / "GrabCut" / "boundary_GT" / "renamed.bmp"), np.rot90(np.full(photo.shape, 255, np.uint8)))
+    cv2.imwrite(str(src / "GrabCut" / "boundary_GT" / "renamed.bmp"), np.rot90(centre_mask(photo.shape)))
     photo = cv2.imread(str(bsds[0]))
     cv2.imwrite(str(src / "Berkeley" / "images" / "other.png"), photo)
-    cv2.imwrite(str(src / "Berkeley" / "masks" / "other.png"), np.full(photo.shape, 255, np.uint8))
+    cv2.imwrite(str(src / "Berkeley" / "masks" / "other.png"), centre_mask(photo.shape))
     config = tmp_path / "data.yaml"
     config.write_text(yaml.safe_dump({name: str(src / name) for name in ("COCO_MVal", "BSDS500", "GrabCut",
                                                                          "Berkeley")}))
