@@ -47,8 +47,9 @@ def test_config_records_what_a_replay_needs(tmp_path, shared_datasets):
     evaluate_to_folder(GrabCutPredictor(iterations=2), [data], tmp_path, info, limit=1, max_clicks=1, progress=False)
     replay = json.loads((tmp_path / "config.json").read_text())["replay"]
     assert replay["predictor"] == {"spec": "grabcut", "iterations": 2}
-    assert replay["settings"] == {"class": "GrabCutPredictor", "work_size": 400, "radius": 5, "iterations": 2,
-                                  "init_box": 0.25, "seed": 0}
+    defaults = GrabCutPredictor()
+    assert replay["settings"] == {"class": "GrabCutPredictor", "work_size": defaults.work_size,
+                                  "radius": defaults.radius, "iterations": 2, "init_box": defaults.init_box, "seed": 0}
     assert replay["datasets"] == [{"name": "GrabCut", "root": str((shared_datasets / "GrabCut").resolve()),
                                    "split": None}]
     assert replay["pred_thr"] == 0.49 and replay["checkpoints"] == {}
