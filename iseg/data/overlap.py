@@ -66,20 +66,11 @@ class Fingerprints:
     vectors: np.ndarray  # (N, THUMBNAIL**2) float32
 
 
-def image_paths(dataset) -> list[Path]:
-    """The image file of every image of an `ObjectsDataset` (or a `Subset` of one), in image order."""
-    base, images = dataset, None
-    if hasattr(dataset, "indices") and hasattr(dataset, "dataset"):  # torch Subset of a per-image reader
-        base, images = dataset.dataset, list(dataset.indices)
-    numbers = range(len(base.image_keys)) if images is None else images
-    return [base.image_path(i) for i in numbers]
-
-
 def dataset_fingerprints(dataset, progress: bool = False) -> Fingerprints:
-    """Fingerprints of every image of a dataset (a reader or a Subset of a per-image reader)."""
+    """Fingerprints of every image of a dataset (a per-image reader, or a torch Subset of one)."""
     base = getattr(dataset, "dataset", dataset)
     numbers = list(getattr(dataset, "indices", range(len(base.image_keys))))
-    paths = image_paths(dataset)
+    paths = [base.image_path(i) for i in numbers]
     vectors = [file_fingerprint(p) for p in tqdm(paths, desc=f"{base.name} fingerprints", disable=not progress)]
     ids = [f"{base.name}/{base.image_keys[i]}" for i in numbers]
     return Fingerprints(ids, paths, np.stack(vectors) if vectors else np.zeros((0, THUMBNAIL ** 2), np.float32))
