@@ -76,14 +76,19 @@ def export_default(checkpoints: dict[str, Path | str], weights_dir: Path | str =
         raise FileExistsError(f"{', '.join(existing)} exist already; pass force=True (--force) to replace them")
     for source in checkpoints.values():
         load_model(source)  # a missing, foreign or damaged checkpoint stops here, before any file is written
+    # a stage given as its own shipped file is kept as it is: file, checksum and provenance
+    kept = {stage: read_manifest(weights_dir / "manifest.json")[stage] for stage in STAGES
+            if Path(checkpoints[stage]).resolve() == targets[stage].resolve()}
+    for stage, entry in kept.items():
+        verify_sha256(targets[stage], entry["sha256"], RESTORE)
     with RunLock(weights_dir):
-        staged = {stage: weights_dir / f".{target.name}.new" for stage, target in targets.items()}
+        staged = {stage: weights_dir / f".{target.name}.new" for stage, target in targets.items() if stage not in kept}
         try:
-            for stage, source in checkpoints.items():
-                export_checkpoint(source, staged[stage])
-            manifest = {stage: {"file": targets[stage].name, "sha256": sha256_of(staged[stage]),
-                                "source": str(checkpoints[stage])} for stage in STAGES}
-            for stage in STAGES:
+            for stage in staged:
+                export_checkpoint(checkpoints[stage], staged[stage])
+            manifest = {stage: kept.get(stage) or {"file": targets[stage].name, "sha256": sha256_of(staged[stage]),
+                                                   "source": str(checkpoints[stage])} for stage in STAGES}
+            for stage in staged:
                 os.replace(staged[stage], targets[stage])
         finally:
             for path in staged.values():

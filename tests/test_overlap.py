@@ -85,3 +85,5 @@ def test_default_training_data_holds_no_grabcut_or_berkeley_photo(shared_dataset
     val = dataset_like([s.image for s in val_samples])
     for other in protected:
         assert shared_photos(val, other) == []
+    for dataset in train_set.datasets:  # a validation photo is never trained on, under any name
+        assert shared_photos(dataset_fingerprints(dataset), val) == [], f"{dataset.dataset.name} holds val photos"

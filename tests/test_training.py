@@ -15,7 +15,7 @@ from iseg.data import Sample
 from iseg.models import build_model
 from iseg.training import load_config, list_configs, parse_overrides
 from iseg.training.augment import Augmentation
-from iseg.training.cascade import crop, force_aspect, map_points, paste
+from iseg.training.cascade import choose_crop, crop, force_aspect, map_points, paste
 from iseg.training.data import MixSampler, held_out, parse_data_arg
 from iseg.training.iterative import add_error_clicks, next_error_click
 from iseg.training.losses import binary_cross_entropy, normalized_focal_loss
@@ -192,6 +192,33 @@ def test_sampler_erosion_is_decided_per_object():
             pos, _ = split(sampler(sample.mask, sample.objects, np.random.default_rng(seed))[0], 24)
             outside[name] += sum(not eroded[int(r), int(c)] for r, c, _ in pos[1:])
     assert outside["always"] == 0 and outside["never"] > 0
+
+
+def test_sampler_other_objects_strategy_falls_back_to_the_whole_background():
+    """As RITM's: with no other object, "other" negatives come from anywhere in the background, not the border."""
+    sample = disk_sample(with_objects=False)
+    sampler = MultiPointSampler(max_num_points=6, prob_gamma=1.0, negative_probs=(0.0, 1.0, 0.0))
+    ring = sampler._border(sample.mask == 1)
+    negatives = []
+    for seed in range(40):
+        points, _, _ = sampler(sample.mask, None, np.random.default_rng(seed))
+        negatives += [(int(r), int(c)) for r, c, _ in points[6:] if r != -1]
+    assert negatives and all(sample.mask[r, c] == 0 for r, c in negatives)
+    outside_ring = sum(not ring[r, c] for r, c in negatives) / len(negatives)
+    assert outside_ring > 0.5  # the ring is a small part of the background: uniform draws mostly miss it
+
+
+def test_fine_crops_keep_the_longer_side_of_every_roi():
+    crops = load_config("fine_cpu").fine_crops
+    assert crops == [(224, 336), (336, 336), (336, 224)]
+    assert choose_crop((0, 0, 100, 300), crops) == (224, 336)   # wide: grows its height to 2:3
+    assert choose_crop((0, 0, 100, 120), crops) == (336, 336)   # nearly square: a landscape crop would shrink it
+    assert choose_crop((0, 0, 100, 80), crops) == (336, 336)
+    assert choose_crop((0, 0, 300, 100), crops) == (336, 224)   # tall: portrait, at the scale it is served at
+    assert choose_crop((0, 0, 300, 100), [(224, 336)]) == (224, 336)  # one crop: every ROI forced into it
+    assert load_config("fine_cpu", {"fine_aspects": None, "fine_crop": [64, 96]}).fine_crops == [(64, 96)]
+    with pytest.raises(ValueError, match="fine_aspects"):
+        load_config("fine_cpu", {"fine_aspects": [0]})
 
 
 def test_sampler_rejects_bad_settings():

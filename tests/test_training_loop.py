@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from iseg.training import train
 from iseg.training.data import resize_long_side
 from iseg.training.losses import instance_loss
 from iseg.training.points_sampler import clicks_to_points
+from iseg.training.cascade import cascade
 from iseg.training.trainer import batch_loss, build_networks
 from test_training_helpers import tiny_config
 
@@ -173,3 +176,73 @@ def test_init_checkpoint_starts_from_its_weights(tmp_path):
     with pytest.raises(ValueError, match="does not fit model"):
         build_networks(tiny_config(tmp_path / "c", model="ifpn_lite", model_overrides={"pretrained": None},
                                    init_checkpoint=str(start)), torch.device("cpu"))
+
+
+def test_a_time_budget_sets_the_epochs_and_ends_the_cosine_schedule_there(tmp_path):
+    """budget_minutes: after epoch 1 the run keeps the epochs that fit; the cosine schedule reaches 0 at the last."""
+    from iseg.training.config import load_config
+
+    cfg = tiny_config(tmp_path, epochs=50, scheduler="cosine", budget_minutes=0.002, checkpoint_every=0)
+    run = train(cfg, tmp_path / "run", progress=False)
+    metrics = pd.read_csv(run / "metrics.csv")
+    saved = load_config(run / "config.yaml")
+    assert 1 <= saved.epochs < 50 and len(metrics) == saved.epochs  # ~0.1 s of budget: far fewer than 50 epochs
+    expected = [cfg.lr * (1 + math.cos(math.pi * (e - 1) / saved.epochs)) / 2 for e in metrics["epoch"]]
+    np.testing.assert_allclose(metrics["lr"].iloc[1:], expected[1:], rtol=1e-6)
+
+
+def test_fit_budget_divides_the_budget_by_the_first_epochs_pace():
+    from iseg.training.config import load_config
+    from iseg.training.trainer import Dist, fit_budget
+
+    cfg = load_config("smoke", {"epochs": 20, "scheduler": "cosine", "budget_minutes": 10, "lr": 1.0})
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=20)
+    optimizer.step()
+    scheduler.step()
+    fit_budget(cfg, scheduler, 100.0, Dist(0, 1, torch.device("cpu")))
+    assert cfg.epochs == 6 and scheduler.T_max == 6
+    assert optimizer.param_groups[0]["lr"] == pytest.approx((1 + math.cos(math.pi / 6)) / 2)
+
+
+def test_a_warm_start_is_validated_first_and_best_needs_to_beat_it(tmp_path):
+    """With init_checkpoint, metrics.csv starts with epoch 0 (the starting weights) and best.pt is written only by
+    an epoch whose val_score beats them."""
+    first = train(tiny_config(tmp_path / "a", epochs=1), tmp_path / "first", progress=False)
+    cfg = tiny_config(tmp_path / "b", epochs=2, lr=1e-12, init_checkpoint=str(first / "checkpoints" / "last.pt"))
+    run = train(cfg, tmp_path / "second", progress=False)
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert metrics["epoch"].tolist() == [0, 1, 2]
+    start = pd.read_csv(first / "metrics.csv")["val_score"].iloc[-1]
+    assert metrics["val_score"].iloc[0] == pytest.approx(start, abs=1e-5)  # the same weights, the same score
+    improved = (metrics["val_score"].iloc[1:] > metrics["val_score"].iloc[0]).any()
+    assert (run / "checkpoints" / "best.pt").is_file() == improved
+
+
+def test_stage2_crop_groups_give_the_per_sample_mean_loss(tmp_path):
+    """A batch split into crop-size groups (fine_aspects) has the loss of its samples taken one by one."""
+    coarse_run = train(tiny_config(tmp_path, epochs=1), tmp_path / "coarse", progress=False)
+    cfg = tiny_config(tmp_path / "f", stage="fine", fine_aspects=[0.6667, 1.0, 1.5],
+                      coarse_checkpoint=str(coarse_run / "checkpoints" / "last.pt"))
+    fine, _ = build_networks(cfg, torch.device("cpu"))
+    fine.eval()  # BN statistics of the running buffers: a sample's output does not depend on its batch
+    gt = torch.zeros(3, 1, 64, 96)
+    gt[0, :, 28:32, 20:76] = 1   # wide
+    gt[1, :, 5:60, 44:48] = 1    # tall
+    gt[2, :, 24:40, 40:56] = 1   # square
+    image = torch.rand(3, 3, 64, 96)
+    image[:, :1] = gt
+
+    def coarse(image, points, prev):  # a coarse network that outlines the object drawn into the red channel
+        return {"instances": image[:, :1] * 20 - 10}
+
+    points = torch.full((3, 2 * cfg.sampler.max_num_points, 3), -1.0)
+    points[:, 0] = torch.tensor([[30.0, 40.0, 0.0], [30.0, 46.0, 0.0], [32.0, 48.0, 0.0]])
+    prev = torch.zeros_like(gt)
+    groups = cascade(coarse, fine, image, points, prev, cfg.fine_crops, cfg.coarse_size)["groups"]
+    assert sorted(g.size for g in groups) == sorted(cfg.fine_crops) and all(len(g.indices) == 1 for g in groups)
+    with torch.no_grad():
+        whole = batch_loss(fine, coarse, image, gt, points, prev, cfg)
+        one_by_one = [batch_loss(fine, coarse, image[b:b + 1], gt[b:b + 1], points[b:b + 1], prev[b:b + 1], cfg)
+                      for b in range(3)]
+    assert whole.item() == pytest.approx(float(np.mean(one_by_one)), rel=1e-5)

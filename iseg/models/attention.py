@@ -12,12 +12,13 @@ def gather_at_clicks(features: Tensor, points: Tensor, stride: int) -> tuple[Ten
     features: (B, C, h, w) at `stride`; points: (B, N, 3) rows (row, col, order) in the input frame, empty = -1.
     Returns (B, C, N) features at (row // stride, col // stride) (clamped to the map) and (B, N) bool valid.
     """
-    batch, channels, height, width = features.shape
+    batch, _, height, width = features.shape
     valid = (points[..., 0] >= 0) & (points[..., 1] >= 0)
     rows = torch.div(points[..., 0], stride, rounding_mode="floor").long().clamp(0, height - 1)
     cols = torch.div(points[..., 1], stride, rounding_mode="floor").long().clamp(0, width - 1)
-    index = (rows * width + cols)[:, None, :].expand(batch, channels, -1)
-    return features.flatten(2).gather(2, index), valid
+    # indexing reads only the clicked pixels in any memory format (a flatten would copy a channels-last map)
+    samples = torch.arange(batch, device=features.device)[:, None]
+    return features[samples, :, rows, cols].transpose(1, 2), valid
 
 
 class ClickAttention(nn.Module):

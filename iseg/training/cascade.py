@@ -8,7 +8,9 @@ fine prediction is resized back into its box and pasted into zeros.
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,15 +37,22 @@ def force_aspect(box: Box, aspect: float, shape: tuple[int, int]) -> Box:
     return top, left, top + h, left + w
 
 
-def roi_boxes(prob: torch.Tensor, points: torch.Tensor, aspect: float | None) -> list[Box]:
-    """IFPN intention ROI per sample of prob (B, 1, H, W) and points (B, 2P, 3), aspect-forced unless None."""
-    shape = tuple(prob.shape[-2:])
+def roi_boxes(prob: torch.Tensor, points: torch.Tensor) -> list[Box]:
+    """IFPN intention ROI per sample of prob (B, 1, H, W) and points (B, 2P, 3)."""
     boxes = []
     for prob_b, points_b in zip(prob[:, 0].cpu().numpy(), points.cpu().numpy()):
         roi = intention_roi(prob_b, points_to_clicks(points_b))
-        box = (roi.top, roi.left, roi.bottom, roi.right)
-        boxes.append(force_aspect(box, aspect, shape) if aspect else box)
+        boxes.append((roi.top, roi.left, roi.bottom, roi.right))
     return boxes
+
+
+def choose_crop(box: Box, crops: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    """The (h, w) crop a box trains at: among the crops whose aspect the box reaches by growing its shorter side
+    only (so its longer side maps to the crop's longer side, as when it is served), the one closest in aspect;
+    with none such, the closest in aspect."""
+    aspect = (box[2] - box[0]) / max(box[3] - box[1], 1)
+    reachable = [c for c in crops if aspect <= c[0] / c[1] <= 1 or 1 <= c[0] / c[1] <= aspect]
+    return min(reachable or crops, key=lambda c: abs(math.log(c[0] / c[1] / aspect)))
 
 
 def crop(tensor: torch.Tensor, boxes: list[Box], size: tuple[int, int], mode: str) -> torch.Tensor:
@@ -103,16 +112,34 @@ def scale_points(points: torch.Tensor, src: tuple[int, int], dst: tuple[int, int
     return out
 
 
+@dataclass
+class CropGroup:
+    """The samples of a batch whose ROIs share one crop size, and the fine network's outputs on them."""
+
+    indices: list[int]
+    boxes: list[Box]
+    size: tuple[int, int]
+    outputs: dict
+
+
 def cascade(coarse: Net, fine: Net, image: torch.Tensor, points: torch.Tensor, prev: torch.Tensor,
-            size: tuple[int, int], aspect: float | None, coarse_size: int | None = None) -> dict:
-    """Run coarse (no gradient) on the full image (resized to `coarse_size`), crop its intention ROI, run fine on
-    the crop resized to `size` (h, w).
+            crops: Sequence[tuple[int, int]], coarse_size: int | None = None) -> dict:
+    """Run coarse (no gradient) on the full image (resized to `coarse_size`), take its intention ROI per sample,
+    give it the crop size of `crops` (h, w) that `choose_crop` picks, grow it to that aspect (`force_aspect`), and
+    run fine on each group of samples that share a crop size, at that size.
 
     image (B, 3, H, W) in [0, 1], points (B, 2P, 3), prev (B, 1, H, W).
-    Returns {"outputs": fine outputs, "boxes", "size", "coarse_prob"}.
+    Returns {"groups": [CropGroup], "coarse_prob"}.
     """
     coarse_prob = coarse_probabilities(coarse, image, points, prev, coarse_size)
-    boxes = roi_boxes(coarse_prob, points, aspect)
-    outputs = fine(crop(image, boxes, size, "bilinear"), map_points(points, boxes, size),
-                   crop(coarse_prob, boxes, size, "bilinear"))
-    return {"outputs": outputs, "boxes": boxes, "size": size, "coarse_prob": coarse_prob}
+    shape = tuple(image.shape[-2:])
+    rois = roi_boxes(coarse_prob, points)
+    sizes = [choose_crop(box, crops) for box in rois]
+    groups = []
+    for size in dict.fromkeys(sizes):
+        indices = [b for b, s in enumerate(sizes) if s == size]
+        boxes = [force_aspect(rois[b], size[0] / size[1], shape) for b in indices]
+        outputs = fine(crop(image[indices], boxes, size, "bilinear"), map_points(points[indices], boxes, size),
+                       crop(coarse_prob[indices], boxes, size, "bilinear"))
+        groups.append(CropGroup(indices, boxes, size, outputs))
+    return {"groups": groups, "coarse_prob": coarse_prob}

@@ -19,6 +19,7 @@ import yaml
 
 from iseg.training.augment import Augmentation
 from iseg.training.points_sampler import MultiPointSampler
+from iseg.training.precision import check_amp
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
 STAGES = ("coarse", "fine")
@@ -59,10 +60,15 @@ class TrainConfig:
     betas: tuple = (0.9, 0.999)
     backbone_lr_mult: float = 0.1         # backbone, attention and cascade at lr x this; click encoder, heads at lr
     scheduler: str = "step"               # "step" (MultiStepLR at milestones) or "cosine" (to 0 at the last epoch)
+    # wall-clock budget of the run (training + validation), minutes: after the first epoch, `epochs` becomes the
+    # number of epochs that fit at its measured pace, so the schedule ends inside the budget, never cut; None = off
+    budget_minutes: float | None = None
     milestones: tuple = (50, 53)
     gamma: float = 0.1
     aux_loss_weight: float = 0.4          # 0.4 x BCE on the auxiliary output (stage 1; stage 2 uses NFL only)
-    amp: bool = False                     # bf16 autocast of forward and loss (CPU with AVX512-BF16/AMX, CUDA)
+    amp: bool | str = False               # bf16 autocast of the networks: true, false, or "auto" (where the device
+                                          # has bf16 units: CUDA, CPU with AVX512-BF16/AMX); losses stay fp32
+    channels_last: bool = True            # networks and images in channels-last memory format (faster convolutions)
     # run
     num_workers: int = 4
     checkpoint_every: int = 5             # epoch_NNN.pt every N epochs (0 = never)
@@ -72,7 +78,10 @@ class TrainConfig:
     # stage 2
     coarse_checkpoint: str | None = None
     fine_init_from_coarse: bool = True    # else a fresh `model`
-    target_aspect: float | None = None    # ROI h/w forced in stage 2; None = the fine crop's
+    # stage 2: the h/w aspects of the fine network's training crops, each with longer side fine_size; every ROI
+    # trains at the one it reaches by growing its shorter side (its longer side at the size it is served at);
+    # None = the single crop `crop_size`, every ROI grown to its aspect
+    fine_aspects: tuple | None = None
 
     def __post_init__(self) -> None:
         for name in ("betas", "milestones", "exclude"):
@@ -81,10 +90,16 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, dict):
                 setattr(self, name, _nested(kind, value, name))
+        if self.fine_aspects is not None:
+            self.fine_aspects = tuple(self.fine_aspects)
+            if not all(isinstance(a, (int, float)) and 0.1 <= a <= 10 for a in self.fine_aspects):
+                raise ValueError(f"fine_aspects must be a list of h/w aspects between 0.1 and 10, got "
+                                 f"{self.fine_aspects!r}")
         if self.fine_crop is not None:
             self.fine_crop = tuple(self.fine_crop)
             if len(self.fine_crop) != 2 or min(self.fine_crop) < 1:
                 raise ValueError(f"fine_crop must be (h, w) with positive sides, got {self.fine_crop!r}")
+        check_amp(self.amp)
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.scheduler not in ("step", "cosine"):
@@ -96,6 +111,10 @@ class TrainConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise ValueError(f"training config key {key!r} must be an integer >= {minimum}, got {value!r}")
+        if self.budget_minutes is not None and not (isinstance(self.budget_minutes, (int, float))
+                                                    and 0 < self.budget_minutes < float("inf")):
+            raise ValueError(f"training config key 'budget_minutes' must be a positive number of minutes or null, "
+                             f"got {self.budget_minutes!r}")
         if not self.lr > 0:
             raise ValueError(f"training config key 'lr' must be positive, got {self.lr!r}")
 
@@ -107,9 +126,12 @@ class TrainConfig:
         return self.augment.crop_size
 
     @property
-    def aspect(self) -> float:
-        """h / w of stage-2 ROIs."""
-        return self.target_aspect or self.crop_size[0] / self.crop_size[1]
+    def fine_crops(self) -> list[tuple[int, int]]:
+        """(h, w) sizes of the stage-2 training crops (see `fine_aspects`)."""
+        if not self.fine_aspects:
+            return [tuple(self.crop_size)]
+        side = self.fine_size
+        return [(round(side * a), side) if a <= 1 else (side, round(side / a)) for a in self.fine_aspects]
 
     @property
     def input_sizes(self) -> dict[str, int]:

@@ -7,8 +7,8 @@ sees exactly the data of an uninterrupted one.
 
 Validation holds out the `val_size` images of the validation dataset whose sha1(id) hex digests are smallest
 (id = "<dataset>/<image key>", e.g. "COCO_MVal/airplane01_12345"), one target per image drawn with a fixed seed,
-at their own resolution (the predictors resize, as in evaluation); those images are removed from training when the
-same dataset is also trained on.
+at their own resolution (the predictors resize, as in evaluation); those photos are removed from every training
+set by content (`iseg.data.overlap`), so a photo is never both trained and validated on, whatever its name.
 
 No photo of an evaluation set (`TrainConfig.exclude`: GrabCut and Berkeley by default) reaches training or
 validation: every image of every training and validation set is compared by content with every evaluation photo
@@ -82,7 +82,7 @@ def without_photos(dataset, protected: list[Fingerprints], label: str) -> torch.
     base = getattr(dataset, "dataset", dataset)
     positions = list(getattr(dataset, "indices", range(len(base))))
     kept = [j for n, j in enumerate(positions) if n not in found]
-    print(f"{label}: {len(found)} image(s) that are evaluation photos left out "
+    print(f"{label}: {len(found)} image(s) that are evaluation or validation photos left out "
           f"(e.g. {', '.join(sorted(found.values())[:3])})")
     return Subset(base, kept)
 
@@ -186,40 +186,32 @@ class SampleList(list):
         self.name = name
 
 
-def same_dataset(spec: str, other: str | None) -> bool:
-    """True when two 'NAME' / 'NAME=PATH' specs name the same dataset (format and folder)."""
-    if other is None:
-        return False
-    (name, root), (other_name, other_root) = parse_dataset_spec(spec), parse_dataset_spec(other)
-    return canonical_name(name) == canonical_name(other_name) and root == other_root
-
-
-def validation_samples(cfg, protected: list[Fingerprints]) -> tuple[SampleList, list[int]]:
-    """(the held-out validation samples of `cfg.val`, their image positions) without the `protected` photos."""
+def validation_samples(cfg, protected: list[Fingerprints]) -> tuple[SampleList, list[Fingerprints]]:
+    """(the held-out validation samples of `cfg.val`, their photos' fingerprints as a one-item list), none of them
+    a `protected` photo. One sample per photo: a photo's objects are never split between validation and training."""
     val_set = open_dataset(cfg.val, data_config=cfg.data_config, options=cfg.data_options, per_instance=False,
                            min_area=cfg.min_object_area)
     clean = without_photos(val_set, protected, f"validation set {cfg.val}")
     allowed = list(getattr(clean, "indices", range(len(val_set))))
     picked = [allowed[n] for n in held_out([image_ids(val_set)[j] for j in allowed], cfg.val_size)]
     name = canonical_name(parse_dataset_spec(cfg.val)[0])
-    return SampleList(f"val_{name}", [draw(val_set, j, cfg.seed + j) for j in picked]), picked
+    samples = SampleList(f"val_{name}", [draw(val_set, j, cfg.seed + j) for j in picked])
+    return samples, [dataset_fingerprints(Subset(val_set, picked))]
 
 
 def build_data(cfg) -> tuple[TrainingSet, list[float], SampleList]:
-    """(training set, dataset weights, validation samples) for a TrainConfig."""
+    """(training set, dataset weights, validation samples) for a TrainConfig. Training never sees a validation
+    photo: the held-out images are left out of every training set by content, as the evaluation photos are."""
     protected = evaluation_fingerprints(cfg.exclude, cfg.data_config)
-    val_samples, val_images = SampleList("val", []), set()
+    val_samples, val_prints = SampleList("val", []), []
     if cfg.val:
         check_val_name(cfg.val, cfg.exclude)
-        val_samples, picked = validation_samples(cfg, protected)
-        val_images = set(picked)
+        val_samples, val_prints = validation_samples(cfg, protected)
     datasets = []
     for spec in cfg.data:
         dataset = open_dataset(spec, data_config=cfg.data_config, options=cfg.data_options, per_instance=False,
                                min_area=cfg.min_object_area)
-        if same_dataset(spec, cfg.val) and val_images:
-            dataset = Subset(dataset, [j for j in range(len(dataset)) if j not in val_images])
-        datasets.append(without_photos(dataset, protected, f"training set {spec}"))
+        datasets.append(without_photos(dataset, protected + val_prints, f"training set {spec}"))
     return (TrainingSet(datasets, cfg.augment, cfg.sampler, cfg.seed), [float(w) for w in cfg.data.values()],
             val_samples)
 

@@ -10,8 +10,9 @@ points in 0..P proportional to prob_gamma^k. Each object of the target gets its 
 random object of the target, inside its eroded mask if that object was chosen for erosion (once per object, with
 probability `positive_erode_prob`), else anywhere in it. Each negative point follows a strategy drawn among
 "border" (a ring around the object, width `border_ratio` x sqrt(object area)), "other" (other objects of
-`Sample.objects`) and "bg" (anywhere in the background), with probabilities renormalised over the strategies that
-have candidates. Ignored pixels are never sampled.
+`Sample.objects`, or the whole background where the image has no other object, as in RITM) and "bg" (anywhere in
+the background), with probabilities renormalised over the strategies that have candidates. Ignored pixels are never
+sampled.
 """
 
 from __future__ import annotations
@@ -118,7 +119,10 @@ class MultiPointSampler:
                          rng: np.random.Generator) -> list[tuple[int, int]]:
         """Negative (row, col) points drawn by strategy."""
         background = valid & ~obj
-        regions = {"border": self._border(obj) & background, "other": others & background, "bg": background}
+        # as RITM's: with no other object in the image, the "other objects" strategy draws from the whole background
+        other = others & background
+        regions = {"border": self._border(obj) & background, "other": other if other.any() else background,
+                   "bg": background}
         available = [(name, p) for name, p in zip(NEGATIVE_STRATEGIES, self.negative_probs) if regions[name].any()]
         if not available:
             return []

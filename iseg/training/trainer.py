@@ -38,6 +38,7 @@ from iseg.training.config import TrainConfig, atomic_write_text
 from iseg.training.data import MixSampler, SampleList, build_data, worker_init
 from iseg.training.iterative import add_error_clicks
 from iseg.training.losses import instance_loss, normalized_focal_loss
+from iseg.training.precision import autocast, describe, use_amp
 
 
 @dataclass
@@ -111,25 +112,39 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
         raise ValueError(f"samples_per_epoch {cfg.samples_per_epoch} gives no full batch of {cfg.batch_size}")
 
     net, coarse = build_networks(cfg, env.device)
+    if env.main and progress:
+        tqdm.write(f"precision: {'bf16 autocast' if use_amp(cfg.amp, env.device) else 'fp32'} (amp: {cfg.amp}; "
+                   f"{describe(env.device)}), {'channels-last' if cfg.channels_last else 'contiguous'} tensors")
     optimizer = torch.optim.Adam(param_groups(net, cfg.lr, cfg.backbone_lr_mult), lr=cfg.lr, betas=cfg.betas)
     scheduler = make_scheduler(optimizer, cfg)
     start, best, rows = 1, -math.inf, []
     if resume:
         start, best, rows = restore(ckpt_dir / "last.pt", net, optimizer, scheduler, out / "metrics.csv")
+    elif cfg.init_checkpoint and env.main and val_samples:
+        rows = [{"epoch": 0, **validate(net, coarse, val_samples, cfg, env.device)}]
+        best = rows[0]["val_score"]  # best.pt is written only by an epoch that beats the weights it started from
+        write_metrics(out / "metrics.csv", rows)
     if env.main:
         cfg.save(out / "config.yaml")
     model = DistributedDataParallel(net) if env.world_size > 1 else net
 
-    for epoch in range(start, cfg.epochs + 1):
+    epoch = start
+    while epoch <= cfg.epochs:
         sampler.set_epoch(epoch)
         started = time.time()
         lr = optimizer.param_groups[-1]["lr"]
         loss = train_epoch(model, net, coarse, loader, optimizer, cfg, epoch, env, progress)
         scheduler.step()
         seconds = time.time() - started
+        metrics = validate(net, coarse, val_samples, cfg, env.device) if env.main else {}
+        if epoch == 1 and cfg.budget_minutes:
+            fit_budget(cfg, scheduler, time.time() - started, env)
+            if env.main:
+                cfg.save(out / "config.yaml")
+        epoch += 1
         if not env.main:
             continue
-        row = {"epoch": epoch, "train_loss": loss, "lr": lr, **validate(net, coarse, val_samples, cfg, env.device),
+        row = {"epoch": epoch - 1, "train_loss": loss, "lr": lr, **metrics,
                "seconds": round(seconds, 3), "samples_per_s": round(len(loader) * cfg.batch_size / seconds, 3)}
         rows.append(row)
         if progress:
@@ -138,15 +153,32 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
         score = row.get("val_score", -loss)
         is_best = score > best
         best = max(best, score)
-        payload = checkpoint_payload(net, cfg, epoch, best, optimizer, scheduler)
+        payload = checkpoint_payload(net, cfg, row["epoch"], best, optimizer, scheduler)
         save_checkpoint(ckpt_dir / "last.pt", payload)
         if is_best:
             save_checkpoint(ckpt_dir / "best.pt", payload)
-        if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
-            save_checkpoint(ckpt_dir / f"epoch_{epoch:03d}.pt", payload)
+        if cfg.checkpoint_every and row["epoch"] % cfg.checkpoint_every == 0:
+            save_checkpoint(ckpt_dir / f"epoch_{row['epoch']:03d}.pt", payload)
     if env.world_size > 1:
         dist.barrier()
     return out
+
+
+def fit_budget(cfg: TrainConfig, scheduler, first_epoch_seconds: float, env: Dist) -> None:
+    """Set cfg.epochs to the number of epochs of `first_epoch_seconds` (training and validation, as measured on
+    rank 0) that fit cfg.budget_minutes (at least 1), and stretch or shrink a cosine schedule to end there."""
+    pace = torch.tensor([first_epoch_seconds], dtype=torch.float64)
+    if env.world_size > 1:
+        dist.broadcast(pace, 0)
+    cfg.epochs = max(1, math.floor(cfg.budget_minutes * 60 / float(pace)))
+    if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+        scheduler.T_max = cfg.epochs
+        done = scheduler.last_epoch
+        for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
+            group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * (1 + math.cos(math.pi * done / cfg.epochs)) / 2
+        scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+    if env.main:
+        tqdm.write(f"budget {cfg.budget_minutes:g} min at {float(pace):.0f} s per epoch: {cfg.epochs} epochs")
 
 
 def train_epoch(model, net, coarse, loader: DataLoader, optimizer, cfg: TrainConfig, epoch: int, env: Dist,
@@ -156,7 +188,7 @@ def train_epoch(model, net, coarse, loader: DataLoader, optimizer, cfg: TrainCon
     total, steps = 0.0, 0
     bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress or not env.main, leave=False)
     for step, batch in enumerate(bar):
-        image = batch["image"].to(env.device).float() / 255
+        image = memory_layout(batch["image"].to(env.device).float() / 255, cfg.channels_last)
         gt = batch["mask"].to(env.device).float()
         points = batch["points"].to(env.device)
         single = batch["single"].to(env.device)
@@ -182,9 +214,9 @@ def train_epoch(model, net, coarse, loader: DataLoader, optimizer, cfg: TrainCon
     return float(mean)
 
 
-def autocast(device: torch.device, enabled: bool) -> torch.autocast:
-    """bf16 autocast on `device` when enabled (losses are computed in fp32 by `iseg.training.losses`)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+def memory_layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A 4-d tensor (or module) in channels-last memory format when `channels_last`, else as it is."""
+    return x.to(memory_format=torch.channels_last) if channels_last else x
 
 
 def batch_loss(model, coarse, image, gt, points, prev, cfg: TrainConfig) -> torch.Tensor:
@@ -192,18 +224,22 @@ def batch_loss(model, coarse, image, gt, points, prev, cfg: TrainConfig) -> torc
     intention crop of the frozen coarse network's output."""
     if coarse is None:
         return instance_loss(model(image, points, prev), gt, cfg.aux_loss_weight)
-    result = cascade(coarse, model, image, points, prev, tuple(cfg.crop_size), cfg.aspect, cfg.coarse_size)
-    gt_crop = crop(gt, result["boxes"], result["size"], "nearest")
-    return normalized_focal_loss(result["outputs"]["instances"], gt_crop)
+    groups = cascade(coarse, model, image, points, prev, cfg.fine_crops, cfg.coarse_size)["groups"]
+    losses = [normalized_focal_loss(g.outputs["instances"], crop(gt[g.indices], g.boxes, g.size, "nearest"))
+              * len(g.indices) for g in groups]
+    return sum(losses) / image.shape[0]
 
 
 def predict(net, coarse, image, points, prev, cfg: TrainConfig) -> torch.Tensor:
     """(B, 1, H, W) probability of the network (stage 1) or of the whole cascade pasted back (stage 2), with
-    stage-2 crops at the training crop size and aspect."""
+    stage-2 crops at the training crop sizes (`TrainConfig.fine_crops`)."""
     if coarse is None:
         return torch.sigmoid(net(image, points, prev)["instances"])
-    result = cascade(coarse, net, image, points, prev, tuple(cfg.crop_size), cfg.aspect, cfg.coarse_size)
-    return paste(torch.sigmoid(result["outputs"]["instances"].float()), result["boxes"], tuple(image.shape[-2:]))
+    full = image.new_zeros((image.shape[0], 1, *image.shape[-2:]))
+    for group in cascade(coarse, net, image, points, prev, cfg.fine_crops, cfg.coarse_size)["groups"]:
+        prob = torch.sigmoid(group.outputs["instances"].float())
+        full[group.indices] = paste(prob, group.boxes, tuple(image.shape[-2:]))
+    return full
 
 
 def iterative_clicks(net, coarse, image, gt, points, single: torch.Tensor, count: int, rng: np.random.Generator,
@@ -254,7 +290,8 @@ def build_networks(cfg: TrainConfig, device: torch.device):
     """(trainable network, frozen coarse network or None) on `device`; the trainable one starts from
     `init_checkpoint`'s weights when given."""
     if cfg.stage == "coarse":
-        return initialised(build_model(cfg.model, **cfg.model_overrides), cfg.init_checkpoint).to(device), None
+        net = initialised(build_model(cfg.model, **cfg.model_overrides), cfg.init_checkpoint).to(device)
+        return memory_layout(net, cfg.channels_last), None
     if not cfg.coarse_checkpoint:
         raise ValueError("stage 'fine' needs coarse_checkpoint (python -m iseg.train fine --coarse PATH)")
     coarse = load_model(cfg.coarse_checkpoint, device=device).eval()
@@ -263,7 +300,7 @@ def build_networks(cfg: TrainConfig, device: torch.device):
         net = load_model(cfg.coarse_checkpoint, device=device)
     else:
         net = initialised(build_model(cfg.model, **cfg.model_overrides), cfg.init_checkpoint).to(device)
-    return net.train(), coarse
+    return memory_layout(net.train(), cfg.channels_last), memory_layout(coarse, cfg.channels_last)
 
 
 def initialised(net, checkpoint: str | None):
