@@ -46,6 +46,8 @@ from iseg.models.layers import fold_batchnorm
 from iseg.protocol import PRED_THRESHOLD
 
 DEFAULT_CONFIGS = "ritm_hrnet18,ifpn_hrnet18,ifpn_lite"
+TRAINING_CONFIGS = "coarse_cpu,fine_cpu"
+BEFORE = {"amp": False, "channels_last": False}  # the trainer's settings before bf16 autocast and channels-last
 CEILING = {"channels": 256, "size": 100}
 PREDICTORS = {"single_flip": ("single", True), "single": ("single", False),
               "cascade_flip": ("cascade", True), "cascade": ("cascade", False)}
@@ -87,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-size", type=int, default=400, help="predictors' zoom-in / cascade target size")
     p.add_argument("--train-crop", type=parse_size, default=(320, 480), help="training crop (HxW)")
     p.add_argument("--train-batch", type=int, default=2)
+    p.add_argument("--training", default=TRAINING_CONFIGS,
+                   help="training configs whose step is measured at their own settings (training.md); '' = none")
+    p.add_argument("--training-steps", type=int, default=8, help="timed training steps per row")
     p.add_argument("--no-default", action="store_true", help="skip the shipped default model's click row")
     p.add_argument("--ablation", action="store_true", help="also measure what each inference optimisation gains")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -114,6 +119,13 @@ def machine_info(args: argparse.Namespace) -> dict:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     }
+
+
+def precision_note() -> str:
+    """This CPU's bf16 units, as `amp: auto` sees them."""
+    from iseg.training.precision import describe
+
+    return describe(torch.device("cpu"))
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -288,6 +300,48 @@ def config_row(name: str, args: argparse.Namespace, progress: Callable[[str], No
     return row
 
 
+def training_variants(cfg) -> dict[str, dict]:
+    """Settings to measure a training config at, by name: before this project's speed-ups, and as configured; for a
+    stage-2 config with several crop sizes, also the old single 2:3 crop at the new precision (same work per
+    sample as before)."""
+    variants = {"fp32, contiguous (before)": dict(BEFORE)}
+    if cfg.stage == "fine" and cfg.fine_aspects:
+        one_crop = {"fine_aspects": None, "fine_crop": [round(cfg.fine_size * 2 / 3), cfg.fine_size]}
+        variants["fp32, contiguous, one 2:3 crop (before)"] = {**BEFORE, **one_crop}
+        variants.pop("fp32, contiguous (before)")
+        variants["as configured, one 2:3 crop"] = one_crop
+    variants["as configured"] = {}
+    return variants
+
+
+def training_rows(args: argparse.Namespace) -> list[dict]:
+    """Samples per second of each `--training` config's own step (`iseg.training.probe`), per variant; speedup
+    against the stage's first row. Stage 2 trains behind the shipped default coarse network unless its config
+    names one."""
+    from iseg.training.config import load_config
+    from iseg.training.probe import measure
+    from iseg.weights import default_checkpoints
+
+    rows = []
+    for name in [n.strip() for n in args.training.split(",") if n.strip()]:
+        base = load_config(name, {"threads": args.threads})
+        extra = {"threads": args.threads}
+        if base.stage == "fine" and not base.coarse_checkpoint:
+            extra["coarse_checkpoint"] = str(default_checkpoints()["coarse"])
+        first = None
+        for variant, overrides in training_variants(base).items():
+            cfg = load_config(name, {**extra, **overrides})
+            crops = cfg.fine_crops if cfg.stage == "fine" else [cfg.crop_size]
+            result = measure(cfg, args.training_steps)
+            first = first or result["samples_per_s"]
+            rows.append({"config": name, "variant": variant, "bf16": result["bf16"],
+                         "channels_last": cfg.channels_last, "batch": cfg.batch_size,
+                         "crops": " ".join(f"{h}x{w}" for h, w in crops), "iterative_clicks": cfg.max_iterative_clicks,
+                         **{k: result[k] for k in ("clicks_s", "forward_s", "backward_s", "step_s", "samples_per_s")},
+                         "speedup": result["samples_per_s"] / first})
+    return rows
+
+
 def format_value(value: object) -> str:
     """A table cell: 3 significant digits for floats, '' for missing values."""
     if isinstance(value, float):
@@ -419,7 +473,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the benchmark, print and save the table; returns it. A user error or Ctrl-C ends it (SystemExit 2 / 130)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    require_positive(parser, args, "threads", "repeats", "clicks", "size", "target_size", "train_batch")
+    require_positive(parser, args, "threads", "repeats", "clicks", "size", "target_size", "train_batch",
+                     "training_steps")
     with reporting(parser.prog, args.debug):
         for name in [n.strip() for n in args.configs.split(",") if n.strip()]:
             load_model_config(name)  # an unknown config stops here, before any measurement
@@ -430,13 +485,18 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 def run(args: argparse.Namespace) -> pd.DataFrame:
     """The benchmark of parsed arguments, with the lock of --out held."""
     if args.quick:
-        args.repeats, args.clicks = 2, 3
+        args.repeats, args.clicks, args.training_steps = 2, 3, 2
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     info = machine_info(args)
     table = bench_table(args, progress=not args.no_progress)
     write_text(args.out / "machine.json", json.dumps(info, indent=2) + "\n")
     print(write_outputs(args.out, "bench", table, bench_caption(args, info), LABELS))
+    if args.training.strip():
+        caption = (f"Training steps of each config at its own settings (`iseg.training.probe`: iterative clicks, "
+                   f"forward + loss, backward + Adam; synthetic batches, no data loading), mean of "
+                   f"{args.training_steps} steps, {info['threads']} threads, {info['date']}; {precision_note()}.\n\n")
+        print(write_outputs(args.out, "training", pd.DataFrame(training_rows(args)), caption))
     if args.ablation:
         caption = (f"Forward seconds of one network at {args.size}x{args.size} (best of {args.repeats}), "
                    f"{info['threads']} threads, {info['date']}.\n\n")

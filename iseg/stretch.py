@@ -31,6 +31,7 @@ import pandas as pd
 
 from iseg.atomic import write_text
 from iseg.cli import add_debug_flag, reporting
+from iseg.models.checkpoint import load_checkpoint
 from iseg.weights import STAGES, WEIGHTS_DIR, default_checkpoints, export_default
 
 CONFIGS = {"coarse": "coarse_cpu", "fine": "fine_cpu"}
@@ -42,12 +43,22 @@ COLUMNS = ["date", "stage", "run", "config", "epochs", "samples", "minutes", "sa
 
 
 def stretch_settings(stage: str, weights_dir: Path, minutes: float) -> dict:
-    """The training settings of a stretch: start from the default's weights, fit the budget."""
-    paths = default_checkpoints(weights_dir / "manifest.json")
-    settings = {"init_checkpoint": str(paths[stage]), "budget_minutes": minutes}
+    """The training settings of a stretch: start from the default's weights (the fine stage behind the default
+    coarse network), fit the budget."""
+    settings = {**start_settings(stage, "default", weights_dir), "budget_minutes": minutes}
     if stage == "fine":
-        settings["coarse_checkpoint"] = str(paths["coarse"])
+        settings["coarse_checkpoint"] = str(default_checkpoints(weights_dir / "manifest.json")["coarse"])
     return settings
+
+
+def start_settings(stage: str, start: str, weights_dir: Path = WEIGHTS_DIR) -> dict:
+    """Training settings of a start: "scratch" (none) or "default" (a warm restart from the default model's weights
+    of `stage`: validated first, best.pt holding them until an epoch beats them)."""
+    if start not in ("scratch", "default"):
+        raise ValueError(f"start must be 'scratch' or 'default', got {start!r}")
+    if start == "scratch":
+        return {}
+    return {"init_checkpoint": str(default_checkpoints(weights_dir / "manifest.json")[stage])}
 
 
 def read_log(weights_dir: Path) -> pd.DataFrame:
@@ -76,7 +87,7 @@ def stretch_row(stage: str, run: Path, config: str, log: pd.DataFrame) -> dict:
                          f"one trained epoch")
     start = float(rows[0]["val_score"])
     best = max(trained, key=lambda r: float(r["val_score"]))
-    improved = float(best["val_score"]) > start and (run / "checkpoints" / "best.pt").is_file()
+    improved = float(best["val_score"]) > start
     chosen = best if improved else rows[0]
     samples = len(trained) * cfg.samples_per_epoch
     minutes = sum(float(r["seconds"]) for r in trained) / 60
@@ -97,8 +108,11 @@ def finish(stage: str, run: Path, weights_dir: Path, config: str) -> dict:
     log = read_log(weights_dir)
     row = stretch_row(stage, run, config, log)
     if row["shipped"]:
+        best = run / "checkpoints" / "best.pt"
+        if load_checkpoint(best).get("epoch") != row["best_epoch"]:
+            raise ValueError(f"{best} is not the best epoch ({row['best_epoch']}) of {run / 'metrics.csv'}")
         current = default_checkpoints(weights_dir / "manifest.json")
-        current[stage] = run / "checkpoints" / "best.pt"
+        current[stage] = best
         export_default(current, weights_dir, force=True)
     log = pd.concat([log, pd.DataFrame([row])], ignore_index=True)[COLUMNS]
     text = io.StringIO()

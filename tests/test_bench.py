@@ -11,7 +11,8 @@ import torch
 from iseg import bench
 
 TINY = ["--configs", "ifpn_tiny", "--threads", "1", "--repeats", "1", "--clicks", "2", "--size", "64",
-        "--image", "60x80", "--target-size", "48", "--train-crop", "32x48", "--no-progress"]
+        "--image", "60x80", "--target-size", "48", "--train-crop", "32x48", "--no-progress",
+        "--training", "smoke,smoke_fine", "--training-steps", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,8 @@ def tiny_run(tmp_path_factory):
 
 def test_bench_writes_one_table_with_every_column(tiny_run):
     out, table = tiny_run
-    assert sorted(p.name for p in out.iterdir()) == ["bench.csv", "bench.md", "machine.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["bench.csv", "bench.md", "machine.json", "training.csv",
+                                                     "training.md"]
     saved = pd.read_csv(out / "bench.csv")
     assert list(saved.columns) == list(bench.LABELS)
     assert list(saved["config"])[:3] == ["ceiling: conv3x3 256->256 100x100 NCHW",
@@ -45,6 +47,27 @@ def test_bench_writes_one_table_with_every_column(tiny_run):
     markdown = (out / "bench.md").read_text()
     assert "| config | params (M) | GFLOPs |" in markdown and "| ifpn_tiny |" in markdown
     assert table.shape == saved.shape
+
+
+def test_training_rows_measure_each_stage_before_and_as_configured(tiny_run):
+    out, _ = tiny_run
+    rows = pd.read_csv(out / "training.csv")
+    assert rows["config"].tolist() == ["smoke", "smoke", "smoke_fine", "smoke_fine"]
+    assert rows["variant"].tolist() == ["fp32, contiguous (before)", "as configured"] * 2
+    assert (rows[["clicks_s", "forward_s", "backward_s", "step_s", "samples_per_s"]] >= 0).all().all()
+    assert (rows["samples_per_s"] > 0).all() and rows["speedup"].iloc[[0, 2]].tolist() == [1.0, 1.0]
+    assert rows["crops"].tolist() == ["64x96"] * 4 and not rows["bf16"].iloc[0]
+    assert "| smoke_fine | as configured |" in (out / "training.md").read_text()
+
+
+def test_training_variants_of_the_served_scale_fine_recipe():
+    from iseg.training import load_config
+
+    variants = bench.training_variants(load_config("fine_cpu"))
+    assert list(variants) == ["fp32, contiguous, one 2:3 crop (before)", "as configured, one 2:3 crop",
+                              "as configured"]
+    assert variants["as configured, one 2:3 crop"] == {"fine_aspects": None, "fine_crop": [224, 336]}
+    assert list(bench.training_variants(load_config("coarse_cpu"))) == ["fp32, contiguous (before)", "as configured"]
 
 
 def test_machine_info_records_the_environment(tiny_run):

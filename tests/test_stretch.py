@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from iseg.checksum import sha256_of
+from iseg.models.checkpoint import load_checkpoint, save_checkpoint
 from iseg.stretch import LOG_NAME, PLOT_NAME, finish, main, read_log, stretch_settings
 from iseg.training import train
 from iseg.training.trainer import write_metrics
@@ -46,14 +48,14 @@ def copy_of(weights, tmp_path):
 
 
 def fake_stretch(run_dir, source_run, scores):
-    """A finished stretch run folder with the given val_scores (epoch 0 first); best.pt where one beats epoch 0."""
+    """A finished stretch run folder with the given val_scores (epoch 0 first) and its best.pt."""
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "config.yaml").write_text((source_run / "config.yaml").read_text())
     rows = [{"epoch": e, "val_noc@90": 5.0 - e, "val_miou@1": 0.5 + s / 10, "val_score": s,
              "seconds": 60.0 if e else ""} for e, s in enumerate(scores)]
     write_metrics(run_dir / "metrics.csv", rows)
-    if max(scores[1:]) > scores[0]:
-        (run_dir / "checkpoints" / "best.pt").write_bytes((source_run / "checkpoints" / "last.pt").read_bytes())
+    payload = load_checkpoint(source_run / "checkpoints" / "last.pt")
+    save_checkpoint(run_dir / "checkpoints" / "best.pt", {**payload, "epoch": int(np.argmax(scores))})
     return run_dir
 
 
@@ -109,7 +111,7 @@ def test_the_command_trains_decides_and_logs(tiny_default, tmp_path):
                 "--config", str(config), "--no-progress"])
     metrics = pd.read_csv(tmp_path / "s" / "metrics.csv")
     assert metrics["epoch"].iloc[0] == 0 and len(metrics) >= 2
-    assert row["shipped"] == (tmp_path / "s" / "checkpoints" / "best.pt").is_file()
+    assert row["shipped"] == (load_checkpoint(tmp_path / "s" / "checkpoints" / "best.pt")["epoch"] > 0)
     assert len(read_log(weights)) == 1
 
 

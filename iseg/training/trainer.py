@@ -112,7 +112,7 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
         raise ValueError(f"samples_per_epoch {cfg.samples_per_epoch} gives no full batch of {cfg.batch_size}")
 
     net, coarse = build_networks(cfg, env.device)
-    if env.main and progress:
+    if env.main:
         tqdm.write(f"precision: {'bf16 autocast' if use_amp(cfg.amp, env.device) else 'fp32'} (amp: {cfg.amp}; "
                    f"{describe(env.device)}), {'channels-last' if cfg.channels_last else 'contiguous'} tensors")
     optimizer = torch.optim.Adam(param_groups(net, cfg.lr, cfg.backbone_lr_mult), lr=cfg.lr, betas=cfg.betas)
@@ -121,15 +121,18 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
     if resume:
         start, best, rows = restore(ckpt_dir / "last.pt", net, optimizer, scheduler, out / "metrics.csv")
     elif cfg.init_checkpoint and env.main and val_samples:
+        # a warm start is validated first: best.pt holds its weights (epoch 0) until an epoch beats them
         rows = [{"epoch": 0, **validate(net, coarse, val_samples, cfg, env.device)}]
-        best = rows[0]["val_score"]  # best.pt is written only by an epoch that beats the weights it started from
+        best = rows[0]["val_score"]
         write_metrics(out / "metrics.csv", rows)
+        save_checkpoint(ckpt_dir / "best.pt", checkpoint_payload(net, cfg, 0, best, optimizer, scheduler))
     if env.main:
         cfg.save(out / "config.yaml")
     model = DistributedDataParallel(net) if env.world_size > 1 else net
 
-    epoch = start
-    while epoch <= cfg.epochs:
+    epoch = start - 1
+    while epoch < cfg.epochs:  # not a range: a time budget sets cfg.epochs after the first epoch
+        epoch += 1
         sampler.set_epoch(epoch)
         started = time.time()
         lr = optimizer.param_groups[-1]["lr"]
@@ -141,10 +144,9 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
             fit_budget(cfg, scheduler, time.time() - started, env)
             if env.main:
                 cfg.save(out / "config.yaml")
-        epoch += 1
         if not env.main:
             continue
-        row = {"epoch": epoch - 1, "train_loss": loss, "lr": lr, **metrics,
+        row = {"epoch": epoch, "train_loss": loss, "lr": lr, **metrics,
                "seconds": round(seconds, 3), "samples_per_s": round(len(loader) * cfg.batch_size / seconds, 3)}
         rows.append(row)
         if progress:
@@ -153,12 +155,12 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
         score = row.get("val_score", -loss)
         is_best = score > best
         best = max(best, score)
-        payload = checkpoint_payload(net, cfg, row["epoch"], best, optimizer, scheduler)
+        payload = checkpoint_payload(net, cfg, epoch, best, optimizer, scheduler)
         save_checkpoint(ckpt_dir / "last.pt", payload)
         if is_best:
             save_checkpoint(ckpt_dir / "best.pt", payload)
-        if cfg.checkpoint_every and row["epoch"] % cfg.checkpoint_every == 0:
-            save_checkpoint(ckpt_dir / f"epoch_{row['epoch']:03d}.pt", payload)
+        if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
+            save_checkpoint(ckpt_dir / f"epoch_{epoch:03d}.pt", payload)
     if env.world_size > 1:
         dist.barrier()
     return out
