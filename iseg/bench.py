@@ -301,15 +301,18 @@ def config_row(name: str, args: argparse.Namespace, progress: Callable[[str], No
 
 
 def training_variants(cfg) -> dict[str, dict]:
-    """Settings to measure a training config at, by name: before this project's speed-ups, and as configured; for a
-    stage-2 config with several crop sizes, also the old single 2:3 crop at the new precision (same work per
-    sample as before)."""
-    variants = {"fp32, contiguous (before)": dict(BEFORE)}
+    """Settings to measure a training config at, by name: before this project's speed-ups (fp32, contiguous), each
+    speed-up alone, and as configured. A stage-2 config with several crop sizes (`fine_aspects`) is measured at the
+    old single 2:3 crop first (the same work per sample as before), then as configured."""
+    one_crop = {}
     if cfg.stage == "fine" and cfg.fine_aspects:
         one_crop = {"fine_aspects": None, "fine_crop": [round(cfg.fine_size * 2 / 3), cfg.fine_size]}
-        variants["fp32, contiguous, one 2:3 crop (before)"] = {**BEFORE, **one_crop}
-        variants.pop("fp32, contiguous (before)")
-        variants["as configured, one 2:3 crop"] = one_crop
+    suffix = ", one 2:3 crop" if one_crop else ""
+    variants = {f"fp32, contiguous{suffix} (before)": {**BEFORE, **one_crop},
+                f"bf16 autocast, contiguous{suffix}": {"amp": True, "channels_last": False, **one_crop},
+                f"fp32, channels-last{suffix}": {"amp": False, "channels_last": True, **one_crop}}
+    if one_crop:
+        variants[f"as configured{suffix}"] = one_crop
     variants["as configured"] = {}
     return variants
 

@@ -52,11 +52,14 @@ def test_bench_writes_one_table_with_every_column(tiny_run):
 def test_training_rows_measure_each_stage_before_and_as_configured(tiny_run):
     out, _ = tiny_run
     rows = pd.read_csv(out / "training.csv")
-    assert rows["config"].tolist() == ["smoke", "smoke", "smoke_fine", "smoke_fine"]
-    assert rows["variant"].tolist() == ["fp32, contiguous (before)", "as configured"] * 2
+    assert rows["config"].tolist() == ["smoke"] * 4 + ["smoke_fine"] * 4
+    assert rows["variant"].tolist() == ["fp32, contiguous (before)", "bf16 autocast, contiguous",
+                                        "fp32, channels-last", "as configured"] * 2
     assert (rows[["clicks_s", "forward_s", "backward_s", "step_s", "samples_per_s"]] >= 0).all().all()
-    assert (rows["samples_per_s"] > 0).all() and rows["speedup"].iloc[[0, 2]].tolist() == [1.0, 1.0]
-    assert rows["crops"].tolist() == ["64x96"] * 4 and not rows["bf16"].iloc[0]
+    assert (rows["samples_per_s"] > 0).all() and rows["speedup"].iloc[[0, 4]].tolist() == [1.0, 1.0]
+    assert rows["crops"].tolist() == ["64x96"] * 8
+    assert rows["bf16"].tolist()[:3] == [False, True, False]
+    assert rows["channels_last"].tolist()[:3] == [False, False, True]
     assert "| smoke_fine | as configured |" in (out / "training.md").read_text()
 
 
@@ -64,10 +67,11 @@ def test_training_variants_of_the_served_scale_fine_recipe():
     from iseg.training import load_config
 
     variants = bench.training_variants(load_config("fine_cpu"))
-    assert list(variants) == ["fp32, contiguous, one 2:3 crop (before)", "as configured, one 2:3 crop",
-                              "as configured"]
+    assert list(variants) == ["fp32, contiguous, one 2:3 crop (before)", "bf16 autocast, contiguous, one 2:3 crop",
+                              "fp32, channels-last, one 2:3 crop", "as configured, one 2:3 crop", "as configured"]
     assert variants["as configured, one 2:3 crop"] == {"fine_aspects": None, "fine_crop": [224, 336]}
-    assert list(bench.training_variants(load_config("coarse_cpu"))) == ["fp32, contiguous (before)", "as configured"]
+    assert variants["as configured"] == {}
+    assert len(bench.training_variants(load_config("coarse_cpu"))) == 4
 
 
 def test_machine_info_records_the_environment(tiny_run):

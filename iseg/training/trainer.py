@@ -169,15 +169,15 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
 def fit_budget(cfg: TrainConfig, scheduler, first_epoch_seconds: float, env: Dist) -> None:
     """Set cfg.epochs to the number of epochs of `first_epoch_seconds` (training and validation, as measured on
     rank 0) that fit cfg.budget_minutes (at least 1), and stretch or shrink a cosine schedule to end there."""
-    pace = torch.tensor([first_epoch_seconds], dtype=torch.float64)
+    pace = torch.tensor([first_epoch_seconds], dtype=torch.float64, device=env.device)  # NCCL: on the device
     if env.world_size > 1:
         dist.broadcast(pace, 0)
     cfg.epochs = max(1, math.floor(cfg.budget_minutes * 60 / float(pace)))
     if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
         scheduler.T_max = cfg.epochs
-        done = scheduler.last_epoch
+        remaining = (1 + math.cos(math.pi * scheduler.last_epoch / cfg.epochs)) / 2
         for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
-            group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * (1 + math.cos(math.pi * done / cfg.epochs)) / 2
+            group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * remaining
         scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
     if env.main:
         tqdm.write(f"budget {cfg.budget_minutes:g} min at {float(pace):.0f} s per epoch: {cfg.epochs} epochs")
