@@ -11,7 +11,7 @@ stage trains behind the default coarse network, as it serves. Every stretch, shi
 
     python -m iseg.stretch coarse --minutes 60 --out runs/stretch_coarse_1
     python -m iseg.stretch fine --minutes 30 --out runs/stretch_fine_1
-    python -m iseg.stretch coarse --minutes 1 --weights runs/smoke/weights --out runs/smoke/stretch  # a copy
+    cp -r weights runs/my_weights && python -m iseg.stretch coarse --minutes 5 --weights runs/my_weights --out runs/s
 
 An interrupted stretch ships nothing; `python -m iseg.train <stage> --out <run> --resume` finishes it and
 `python -m iseg.stretch <stage> --finish <run>` then decides and logs it.
@@ -23,8 +23,6 @@ import argparse
 import datetime
 import io
 import os
-import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -150,15 +148,6 @@ def plot_log(log: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def copy_weights(source: Path, target: Path) -> Path:
-    """Copy a weights folder (checkpoints, manifest, stretch log) to `target`, e.g. for a smoke run's stretch."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in ["manifest.json", LOG_NAME, *(f"default_{stage}.pt" for stage in STAGES)]:
-        if (source / name).is_file():
-            shutil.copy2(source / name, target / name)
-    return target
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m iseg.stretch", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -201,4 +190,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() is not None else 1)
+    main()
