@@ -100,7 +100,6 @@ def stage_config(stage: str, train_dir: Path, init: Path, sizes: dict[str, int],
         settings["augment.long_side"] = sizes["coarse"]
     else:
         settings["coarse_checkpoint"] = str(coarse)
-        settings["fine_crop"] = [round(sizes["fine"] * 2 / 3 / 8) * 8, sizes["fine"]]
     return load_config(f"finetune_{stage}", {**settings, **overrides})
 
 
