@@ -66,7 +66,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     if base is None and args.resume:
         base = str(Path(args.out) / "config.yaml")
     overrides = {"stage": args.stage}
-    if args.data:
+    if args.data is not None:
         overrides["data"] = parse_data_arg(args.data)
     overrides.update({key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None})
     overrides.update(parse_overrides(args.set))

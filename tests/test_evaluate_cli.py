@@ -67,14 +67,15 @@ def test_unusable_counts_stop_before_any_work(tmp_path, capsys, option):
     with pytest.raises(SystemExit) as exit_info:
         main(["--predictor", "grabcut", "--datasets", "GrabCut", "--out", str(tmp_path / "run"), option, "0"])
     assert exit_info.value.code == 2
-    assert f"{option} must be a positive number (1 or more), got 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{option} must be " in err and "got 0" in err
     assert not (tmp_path / "run").exists()
 
 
 def test_no_dataset_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--predictor", "grabcut", "--datasets", ",", "--out", str(tmp_path / "run")])
-    assert exit_info.value.code == 2 and "--datasets names no dataset" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--datasets ',' has an empty item" in capsys.readouterr().err
 
 
 class _Samples:

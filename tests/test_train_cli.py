@@ -97,7 +97,7 @@ def test_launch_flags_become_cli_arguments():
 
 @pytest.mark.parametrize("args, message", [
     (["--epochs", "0"], "--epochs must be a positive number (1 or more), got 0"),
-    (["--threads", "0"], "--threads must be a positive number"),
+    (["--threads", "0"], "--threads must be an integer from 1 to 1024, got 0"),
     (["--set", "augment={crop_size: [0, 0]}"], "augment crop_size must be (h, w) with positive sides"),
     (["--set", "sampler={max_num_points: 0}"], "sampler max_num_points must be >= 1"),
     (["--set", "lr=[1"], "error:"),  # YAML that does not parse
