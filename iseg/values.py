@@ -51,19 +51,25 @@ def check_integer(name: str, value: object) -> int:
 
 
 def split_names(text: str, what: str) -> list[str]:
-    """The items of a comma-separated list of NAME[=PATH][:WEIGHT]; an empty item or a name given twice
-    (case-insensitive) is an error naming `what`."""
+    """The items of a comma-separated list of NAME[=PATH][:WEIGHT]; an empty item or a dataset given twice
+    (the same name, case-insensitive, and path) is an error naming `what`."""
     items = [item.strip() for item in text.split(",")]
     if not text.strip():
         raise ValueError(f"{what} {text!r} names no dataset; expected e.g. GrabCut,Berkeley")
     if "" in items:
         raise ValueError(f"{what} {text!r} has an empty item; expected names separated by single commas, "
                          "e.g. GrabCut,Berkeley")
-    names = [re.split("[=:]", item)[0].strip().lower() for item in items]
-    for i, name in enumerate(names):
-        if name in names[:i]:
+    specs = [_spec_key(item) for item in items]
+    for i, spec in enumerate(specs):
+        if spec in specs[:i]:
             raise ValueError(f"{what} {text!r} names {items[i]!r} twice; give each dataset once")
     return items
+
+
+def _spec_key(item: str) -> str:
+    """What identifies a NAME[=PATH][:WEIGHT] item: the name (case-insensitive) and the path, without the weight."""
+    name, sep, path = re.sub(r":[^/\\:=]*$", "", item).partition("=")
+    return name.strip().lower() + sep + path.strip()
 
 
 def check_pixels(height: int, width: int, name: str) -> None:

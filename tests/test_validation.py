@@ -36,7 +36,8 @@ def test_check_integer_names_the_value(value):
 
 
 @pytest.mark.parametrize("text, message", [("GrabCut,GrabCut", "names 'GrabCut' twice"),
-                                           ("GrabCut,grabcut=/x", "twice"), ("GrabCut,", "empty item"),
+                                           ("GrabCut,grabcut:0.5", "twice"), ("f=/a:1,f=/a", "twice"),
+                                           ("GrabCut,", "empty item"),
                                            (",GrabCut", "empty item"), ("A,,B", "empty item"),
                                            ("", "names no dataset"), ("  ", "names no dataset")])
 def test_name_lists_refuse_empty_and_repeated_items(text, message):
@@ -46,6 +47,7 @@ def test_name_lists_refuse_empty_and_repeated_items(text, message):
 
 def test_name_lists_keep_their_items():
     assert split_names(" GrabCut , Berkeley=/d:0.5", "--datasets") == ["GrabCut", "Berkeley=/d:0.5"]
+    assert split_names("folder=/a,folder=/b,GrabCut=/c", "--data") == ["folder=/a", "folder=/b", "GrabCut=/c"]
 
 
 @pytest.mark.parametrize("shape", [(0, 0, 3), (0, 5, 3), (5, 0, 3)])
