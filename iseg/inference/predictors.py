@@ -151,8 +151,9 @@ def predictor_from_checkpoints(coarse_path: str | Path, fine_path: str | Path | 
     recorded = read_input_sizes(fine_path or coarse_path) or {}
     coarse_size = recorded.get("coarse", TARGET_SIZE) if coarse_size is None else coarse_size
     target_size = recorded.get("fine", TARGET_SIZE) if target_size is None else target_size
-    coarse = load_model(coarse_path, device)
     if fine_path is None:
-        return SingleNetPredictor(coarse, flip=flip, target_size=target_size, device=device, image_size=coarse_size)
-    return CascadePredictor(coarse, load_model(fine_path, device), flip=flip, target_size=target_size,
+        return SingleNetPredictor(load_model(coarse_path, device), flip=flip, target_size=target_size, device=device,
+                                  image_size=coarse_size)
+    coarse, fine = load_model(coarse_path, device, stage="coarse"), load_model(fine_path, device, stage="fine")
+    return CascadePredictor(coarse, fine, flip=flip, target_size=target_size,
                             device=device, coarse_size=coarse_size)
