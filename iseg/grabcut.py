@@ -34,6 +34,10 @@ class GrabCutPredictor:
                  seed: int = 0) -> None:
         if work_size is not None:
             check_integer("work_size", work_size)
+        check_integer("radius", radius)
+        check_integer("iterations", iterations)
+        if isinstance(init_box, bool) or not isinstance(init_box, (int, float)) or not 0 <= init_box <= 1:
+            raise ValueError(f"init_box must be a share of the image's long side in [0, 1], got {init_box!r}")
         self.work_size = work_size
         self.radius = radius
         self.iterations = iterations
