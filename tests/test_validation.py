@@ -129,3 +129,14 @@ def test_predictor_sizes_are_checked(tiny, size):
         CascadePredictor(tiny, tiny, coarse_size=size)
     with pytest.raises(ValueError, match="work_size must be an integer from 1 to 4096"):
         GrabCutPredictor(work_size=size)
+
+
+@pytest.mark.parametrize("sizes", [{"target_size": 0}, {"coarse_size": -400}, {"target_size": 10**6}])
+def test_load_predictor_refuses_unusable_sizes(tmp_path, tiny, sizes):
+    from iseg.models import model_payload, save_checkpoint
+    from iseg.predictor import load_predictor
+
+    path = save_checkpoint(tmp_path / "tiny.pt", model_payload(tiny))
+    for kwargs in ({"spec": str(path)}, {"spec": None, "coarse": path, "fine": path}):
+        with pytest.raises(ValueError, match=r"_size must be an integer from 1 to 4096"):
+            load_predictor(**kwargs, **sizes)
