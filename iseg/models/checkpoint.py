@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from iseg.atomic import atomic_path
+from iseg.interrupt import raise_pending
 from iseg.models.config import ModelConfig
 from iseg.models.ismodel import ISModel
 
@@ -32,7 +33,8 @@ def model_payload(model: ISModel, **extra: Any) -> dict[str, Any]:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write `payload` atomically (temp file in the same folder + os.replace); adds the format tag if absent."""
+    """Write `payload` atomically (temp file in the same folder + os.replace), with the format tag and the sha256 of
+    its weights; raises a Ctrl-C that arrived during the write once the file is complete (`iseg.interrupt`)."""
     missing = [k for k in REQUIRED if k not in payload]
     if missing:
         raise ValueError(f"checkpoint payload for {path} lacks {missing}; expected keys {list(REQUIRED)}")
@@ -43,6 +45,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         except RuntimeError as error:  # torch reports a failed write (a full disk) as "enforce fail at ..."
             raise OSError(f"cannot write checkpoint {path}: the write failed ({' '.join(str(error).split())[:160]}); "
                           "is the disk full?") from error
+    raise_pending()  # a Ctrl-C that arrived during the write (and was dropped there) stops the run now
     return path
 
 
