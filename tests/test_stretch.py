@@ -121,3 +121,10 @@ def test_the_command_needs_minutes_and_out(tiny_default, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["coarse", "--weights", str(weights)])
     assert exit_.value.code == 2 and "--minutes" in capsys.readouterr().err
+
+
+def test_the_command_checks_threads_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["coarse", "--threads", "100000", "--minutes", "1", "--out", str(tmp_path / "s")])
+    assert exit_.value.code == 2 and "--threads must be an integer from 1 to 1024" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
