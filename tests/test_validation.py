@@ -140,3 +140,14 @@ def test_load_predictor_refuses_unusable_sizes(tmp_path, tiny, sizes):
     for kwargs in ({"spec": str(path)}, {"spec": None, "coarse": path, "fine": path}):
         with pytest.raises(ValueError, match=r"_size must be an integer from 1 to 4096"):
             load_predictor(**kwargs, **sizes)
+
+
+def test_a_cascade_refuses_swapped_stages(tmp_path, tiny):
+    from iseg.models import CheckpointError, model_payload, save_checkpoint
+    from iseg.predictor import load_predictor
+
+    paths = {stage: save_checkpoint(tmp_path / f"{stage}.pt", model_payload(tiny, train_config={"stage": stage}))
+             for stage in ("coarse", "fine")}
+    assert load_predictor(None, coarse=paths["coarse"], fine=paths["fine"]) is not None
+    with pytest.raises(CheckpointError, match=r"fine\.pt is a fine network .* given as the coarse one"):
+        load_predictor(None, coarse=paths["fine"], fine=paths["coarse"])
