@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from iseg.values import range_error, split_names
+
 DEBUG_ENV = "ISEG_DEBUG"
 LOCK_NAME = ".iseg.lock"
 USER_ERRORS = (ValueError, OSError, RuntimeError, yaml.YAMLError)
@@ -32,11 +34,21 @@ class Interrupted(KeyboardInterrupt):
 
 
 def require_positive(parser: argparse.ArgumentParser, args: argparse.Namespace, *names: str) -> None:
-    """Stop with a usage error (exit 2) when one of the named options is given and below 1."""
+    """Stop with a usage error (exit 2) when one of the named options is given and outside its range: 1 or more,
+    and at most the limit of `iseg.values.RANGES` for sizes, clicks and threads."""
     for name in names:
         value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be a positive number (1 or more), got {value}")
+        error = None if value is None else range_error(name, value)
+        if error:
+            parser.error(f"--{name.replace('_', '-')} {error}")
+
+
+def parse_names(parser: argparse.ArgumentParser, option: str, text: str) -> list[str]:
+    """The items of a comma-separated option value; an empty item or a repeated one is a usage error."""
+    try:
+        return split_names(text, option)
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def add_debug_flag(parser: argparse.ArgumentParser) -> None:

@@ -24,11 +24,12 @@ import cv2
 import pandas as pd
 
 from iseg.atomic import write_text
-from iseg.cli import LOCK_NAME, Interrupted, RunLock, add_debug_flag, reporting, require_positive
+from iseg.cli import LOCK_NAME, Interrupted, RunLock, add_debug_flag, parse_names, reporting, require_positive
 from iseg.evaluation import PER_CLICK_COLUMNS, evaluate, per_click_rows, results_table
 from iseg.predictor import SPECS_HELP, load_predictor
 from iseg.protocol import PRED_THRESHOLD
 from iseg.runs import replay_info
+from iseg.values import split_names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,11 +159,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = parser.parse_args(argv)
     if args.predictor is None and args.coarse is None:
         parser.error(f"give --predictor ({SPECS_HELP}) or --coarse and --fine")
-    require_positive(parser, args, "max_clicks", "limit", "threads", "target_size")
+    require_positive(parser, args, "max_clicks", "limit", "threads", "target_size", "coarse_size")
     if not 0 < args.target_iou <= 1:
         parser.error(f"--target-iou must be in (0, 1], got {args.target_iou}")
-    if not args.datasets.strip(", "):
-        parser.error("--datasets names no dataset; expected e.g. GrabCut,Berkeley")
+    parse_names(parser, "--datasets", args.datasets)
     with reporting(parser.prog, args.debug):
         if args.out.exists() and any(p.name != LOCK_NAME for p in args.out.iterdir()) and not args.overwrite:
             parser.error(f"output folder {args.out} is not empty; choose another --out or pass --overwrite")
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         cv2.setNumThreads(args.threads)
     threads = torch.get_num_threads()
 
-    specs = [parse_dataset_spec(s) for s in args.datasets.split(",") if s.strip()]
+    specs = [parse_dataset_spec(s) for s in split_names(args.datasets, "--datasets")]
     datasets = [load_dataset(name, root, config=args.data_config) for name, root in specs]
     predictor = load_predictor(args.predictor, coarse=args.coarse, fine=args.fine, device=args.device,
                                flip=not args.no_flip, target_size=args.target_size,

@@ -35,7 +35,9 @@ import pandas as pd
 from iseg.atomic import write_text
 from iseg.data import load_dataset
 from iseg.data.io import find_images
+from iseg.cli import add_debug_flag, reporting, require_positive
 from iseg.protocol import MAX_CLICKS, TARGET_SIZE
+from iseg.values import check_integer
 
 STAGES = ("coarse", "fine")
 BEFORE, AFTER = "before (base model)", "after (fine-tuned)"
@@ -136,14 +138,17 @@ def finetune(data: str | Path, out: str | Path, *, coarse: str | Path | None = N
     unknown = set(stages) - set(STAGES)
     if unknown or not stages:
         raise ValueError(f"stages must be among {STAGES}, got {stages}")
+    check_integer("max_clicks", max_clicks)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"run folder {out} is not empty; choose another --out")
     stems = load_dataset("folder", data).image_keys  # checks the folder (layout, masks for every photo)
     split = split_photos(list(stems), holdout)
-    write_text(out / "split.json", json.dumps(split, indent=1) + "\n")
-    parts = {part: link_part(data, split[part], out / "data" / part) for part in split}
     base = base_checkpoints(coarse, fine)
     sizes = read_input_sizes(base["fine"]) or {"coarse": TARGET_SIZE, "fine": TARGET_SIZE}
+    write_text(out / "split.json", json.dumps(split, indent=1) + "\n")
+    parts = {part: link_part(data, split[part], out / "data" / part) for part in split}
+    for stage in stages:  # every stage's settings are checked before any training
+        stage_config(stage, parts["train"], base[stage], sizes, base["coarse"], overrides or {})
     tuned = dict(base)
     for stage in (s for s in STAGES if s in stages):
         cfg = stage_config(stage, parts["train"], base[stage], sizes, tuned["coarse"], overrides or {})
@@ -190,17 +195,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flip", action="store_true", help="no test-time flip in the evaluation")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (training and evaluation)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_debug_flag(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse, fine-tune, print the before/after table; configuration errors end with exit code 2."""
+    """Parse, fine-tune, print the before/after table; a user error ends with one line and SystemExit(2)."""
     import torch
 
     from iseg.training.config import parse_overrides
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    require_positive(parser, args, "epochs", "samples_per_epoch", "threads", "max_clicks")
     try:
         overrides = parse_overrides(args.set)
     except ValueError as error:
@@ -211,15 +218,11 @@ def main(argv: list[str] | None = None) -> int:
             overrides[key] = value
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
+    with reporting(parser.prog, args.debug):
         table = finetune(args.data, args.out, coarse=args.coarse, fine=args.fine,
-                         stages=tuple(s.strip() for s in args.stages.split(",") if s.strip()),
-                         holdout=args.holdout, overrides=overrides, max_clicks=args.max_clicks,
-                         full_curve=args.full_curve, flip=not args.no_flip, device=args.device,
-                         progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+                         stages=tuple(s.strip() for s in args.stages.split(",")), holdout=args.holdout,
+                         overrides=overrides, max_clicks=args.max_clicks, full_curve=args.full_curve,
+                         flip=not args.no_flip, device=args.device, progress=not args.no_progress)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"written to {args.out}")
     return 0

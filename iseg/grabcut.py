@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from iseg.clicks import Click
+from iseg.values import check_clicks, check_image, check_integer
 
 
 class GrabCutPredictor:
@@ -31,9 +32,12 @@ class GrabCutPredictor:
 
     def __init__(self, work_size: int | None = 400, radius: int = 8, iterations: int = 3, init_box: float = 0.15,
                  seed: int = 0) -> None:
-        if work_size is not None and work_size < 1:
-            raise ValueError(f"work_size must be a positive number of pixels or None (full resolution), "
-                             f"got {work_size!r}")
+        if work_size is not None:
+            check_integer("work_size", work_size)
+        check_integer("radius", radius)
+        check_integer("iterations", iterations)
+        if isinstance(init_box, bool) or not isinstance(init_box, (int, float)) or not 0 <= init_box <= 1:
+            raise ValueError(f"init_box must be a share of the image's long side in [0, 1], got {init_box!r}")
         self.work_size = work_size
         self.radius = radius
         self.iterations = iterations
@@ -45,8 +49,7 @@ class GrabCutPredictor:
 
     def set_image(self, image: np.ndarray) -> None:
         """Store the (H, W, 3) uint8 image downscaled to the working size."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        check_image(image)
         h, w = image.shape[:2]
         self._full_shape = (h, w)
         self._scale = 1.0 if self.work_size is None else min(1.0, self.work_size / max(h, w))
@@ -59,6 +62,7 @@ class GrabCutPredictor:
         if self._image is None or self._full_shape is None:
             raise RuntimeError("call set_image before predict")
         h, w = self._full_shape
+        check_clicks(clicks, (h, w))
         if not any(c.is_positive for c in clicks):
             return np.zeros((h, w), dtype=np.float32)
         mask = self._initial_mask(clicks, prev_prob)

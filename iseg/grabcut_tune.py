@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 
 from iseg.atomic import write_text
+from iseg.cli import add_debug_flag, reporting, require_positive
 from iseg.evaluation import evaluate
 from iseg.grabcut import GrabCutPredictor
 
@@ -51,7 +52,10 @@ def read_grid(path: Path) -> list[dict[str, Any]]:
         settings = dict(candidate)
         if settings.get("work_size") == FULL:
             settings["work_size"] = None
-        GrabCutPredictor(**settings)  # refuses invalid values with a clear error
+        try:
+            GrabCutPredictor(**settings)  # refuses invalid values with a clear error
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: candidate {n}: {error}") from None
         grid.append(settings)
     return grid
 
@@ -108,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--jobs", type=int, default=1, help="candidates evaluated in parallel (one process each)")
     p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty --out folder")
+    add_debug_flag(p)
     return p
 
 
@@ -117,14 +122,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = parser.parse_args(argv)
     if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
         parser.error(f"output folder {args.out} is not empty; choose another --out or pass --overwrite")
-    if min(args.limit, args.max_clicks, args.jobs) < 1:
-        parser.error(f"--limit, --max-clicks and --jobs must be positive, got {args.limit}, {args.max_clicks}, "
-                     f"{args.jobs}")
-    try:
-        grid = read_grid(args.grid)
-        samples = validation_set(args.config, args.limit)
-    except (ValueError, FileNotFoundError) as error:
-        parser.error(str(error))
+    require_positive(parser, args, "limit", "max_clicks", "jobs")
+    with reporting(parser.prog, args.debug):
+        return run(args, argv)
+
+
+def run(args: argparse.Namespace, argv: list[str] | None) -> pd.DataFrame:
+    """The tuning of parsed arguments."""
+    grid = read_grid(args.grid)
+    samples = validation_set(args.config, args.limit)
     info = {"command": " ".join(["python -m iseg.grabcut_tune", *(argv if argv is not None else sys.argv[1:])]),
             "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "samples": [s.id for s in samples], "opencv": cv2.__version__,

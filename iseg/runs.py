@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from iseg.evaluation import CLICK_COLUMNS
+from iseg.evaluation import CLICK_COLUMNS, PER_CLICK_COLUMNS
 from iseg.metrics import clicks_to_reach
 from iseg.protocol import MAX_CLICKS, PRED_THRESHOLD
 
@@ -127,11 +128,25 @@ def recorded_max_clicks(config: dict, ious: pd.DataFrame) -> int:
     return max(MAX_CLICKS, int(ious["click"].max()) if len(ious) else 0)
 
 
+def checked_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """A CSV table that holds `columns` and at least one row, else a ValueError naming the file."""
+    table = pd.read_csv(path)
+    missing = [c for c in columns if c not in table]
+    if missing or table.empty:
+        raise ValueError(f"{path} is damaged or empty: expected rows with columns {columns}, found "
+                         f"{len(table)} rows with columns {list(table.columns)[:8]}")
+    return table
+
+
 def _read_run(path: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, list[str]]:
     """(config, results, per-click rows with clicks, notes) of one run folder."""
     config = json.loads((path / "config.json").read_text())
-    results = pd.read_csv(path / "results.csv")
-    ious = pd.read_csv(path / "ious.csv")
+    if not isinstance(config, dict):
+        raise ValueError(f"{path / 'config.json'} is not a JSON object")
+    results = checked_table(path / "results.csv", ["dataset"])
+    ious = checked_table(path / "ious.csv", PER_CLICK_COLUMNS)
+    if not pd.api.types.is_integer_dtype(ious["click"]) or not ious["iou"].between(0, 1).all():
+        raise ValueError(f"{path / 'ious.csv'} is damaged: expected integer clicks and IoUs in [0, 1]")
     notes = []
     if (path / CLICKS_FILE).is_file():
         clicks = pd.read_csv(path / CLICKS_FILE)
@@ -145,14 +160,16 @@ def _read_run(path: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, list[str]]:
 
 
 def load_runs(folders: Iterable[Path | str] = ("runs",)) -> Runs:
-    """Every evaluation run at or under `folders` (default runs/) into pandas; a run that cannot be read is listed
-    with the reason in its note, not loaded."""
+    """Every evaluation run at or under `folders` (default runs/) into pandas; a run that cannot be read (a damaged
+    config.json, a results.csv or ious.csv without its columns or rows) is listed with the reason in its note, not
+    loaded, and named in a warning."""
     paths = find_runs(folders)
     rows, results, clicks, configs = [], [], [], {}
     for name, path in zip(run_names(paths), paths):
         try:
             config, table, ious, notes = _read_run(path)
         except (OSError, ValueError, KeyError, pd.errors.ParserError) as error:
+            warnings.warn(f"evaluation run {path} could not be read: {error}", stacklevel=2)
             rows.append({"run": name, "path": str(path), "method": "", "date": "", "max_clicks": MAX_CLICKS,
                          "replayable": False, "note": f"could not be read: {error}"})
             continue

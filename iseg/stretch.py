@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from iseg.atomic import write_text
-from iseg.cli import add_debug_flag, reporting
+from iseg.cli import add_debug_flag, reporting, require_positive
 from iseg.models.checkpoint import load_checkpoint
 from iseg.weights import STAGES, WEIGHTS_DIR, default_checkpoints, export_default
 
@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Train a stretch (or --finish one), ship it when validation improved, log it; prints its log row."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    require_positive(parser, args, "threads")
     weights_dir = Path(args.weights)
     config = args.config or CONFIGS[args.stage]
     with reporting(parser.prog, args.debug):

@@ -23,6 +23,7 @@ from typing import Any
 
 from iseg.cli import Interrupted, RunLock, add_debug_flag, reporting, require_positive
 from iseg.data import canonical_name, parse_dataset_spec
+from iseg.interrupt import guarded
 from iseg.training.config import TrainConfig, list_configs, load_config, parse_overrides
 from iseg.training.data import check_val_name, parse_data_arg
 
@@ -66,7 +67,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     if base is None and args.resume:
         base = str(Path(args.out) / "config.yaml")
     overrides = {"stage": args.stage}
-    if args.data:
+    if args.data is not None:
         overrides["data"] = parse_data_arg(args.data)
     overrides.update({key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None})
     overrides.update(parse_overrides(args.set))
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         main_process = os.environ.get("RANK", "0") == "0"
         with RunLock(args.out) if main_process else contextlib.nullcontext():
             try:
-                out = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+                with guarded():
+                    out = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
             except KeyboardInterrupt:
                 raise Interrupted(resume_note(args)) from None
     if main_process:

@@ -35,6 +35,9 @@ def read_manifest(manifest: Path | str = MANIFEST) -> dict:
         if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("file", "sha256")):
             raise ValueError(f"the default model's manifest {manifest} is damaged: expected a {stage!r} entry "
                              f'{{"file": ..., "sha256": ...}} for each of {list(STAGES)}. {RESTORE}')
+        if Path(entry["file"]).name != entry["file"] or entry["file"] in ("", ".", ".."):
+            raise ValueError(f"the default model's manifest {manifest} is damaged: its {stage!r} file "
+                             f"{entry['file']!r} is not a file name in {manifest.parent}. {RESTORE}")
     return entries
 
 
@@ -70,12 +73,15 @@ def export_default(checkpoints: dict[str, Path | str], weights_dir: Path | str =
     weights_dir = Path(weights_dir)
     if sorted(checkpoints) != sorted(STAGES):
         raise ValueError(f"the default model needs checkpoints for {list(STAGES)}, got {sorted(checkpoints)}")
+    if Path(checkpoints["coarse"]).resolve() == Path(checkpoints["fine"]).resolve():
+        raise ValueError(f"--coarse and --fine are the same file {checkpoints['coarse']}; the default model needs "
+                         "the coarse network's checkpoint and the fine network's")
+    for stage, source in checkpoints.items():  # a missing, foreign, damaged or swapped checkpoint stops here
+        load_model(source, stage=stage)
     targets = {stage: weights_dir / f"default_{stage}.pt" for stage in STAGES}
     existing = [str(p) for p in [*targets.values(), weights_dir / "manifest.json"] if p.exists()]
     if existing and not force:
         raise FileExistsError(f"{', '.join(existing)} exist already; pass force=True (--force) to replace them")
-    for source in checkpoints.values():
-        load_model(source)  # a missing, foreign or damaged checkpoint stops here, before any file is written
     # a stage given as its own shipped file is kept as it is: file, checksum and provenance
     kept = {stage: read_manifest(weights_dir / "manifest.json")[stage] for stage in STAGES
             if Path(checkpoints[stage]).resolve() == targets[stage].resolve()}

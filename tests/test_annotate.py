@@ -261,3 +261,41 @@ def test_widget_drives_the_session_with_synthetic_events(photos, tmp_path):
     view.objects.value = 1
     view.delete_button.click()
     assert [o.id for o in view.session.image_objects] == [2] and not (out / "masks/a_1.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [(["--photos", "0"], "--photos must be a positive number"),
+                                           (["--objects", "-1"], "--objects must be a positive number"),
+                                           (["--min-area", "-10"], "--min-area must be a positive number")])
+def test_standin_arguments_are_checked_before_any_work(tmp_path, capsys, args, message):
+    from iseg.annotate.standin import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_standin_with_an_unknown_annotator_is_an_error_not_written(tmp_path, capsys, shared_datasets):
+    from iseg.annotate.standin import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "out"), "--annotator", "99", "--photos", "1"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "region of annotator 99" in err and "annotators found: [" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mask", [np.array([[0, 256]], np.int32), np.array([[0, 2]], np.uint8),
+                                  np.array([[0.5, 1.0]]), np.zeros((2, 2, 2), bool)])
+def test_encode_mask_refuses_masks_that_are_not_binary(mask):
+    from iseg.annotate.coco import encode_mask
+
+    with pytest.raises(ValueError, match="encode_mask needs an \\(H, W\\) mask of 0/1 or bool values"):
+        encode_mask(mask)
+
+
+def test_encode_mask_accepts_integer_binary_masks():
+    from iseg.annotate.coco import encode_mask
+
+    assert encode_mask(np.array([[0, 1], [1, 1]], np.int32))["area"] == 3

@@ -112,8 +112,8 @@ def test_parse_size_error_names_the_value():
         bench.parse_size("480")
 
 
-@pytest.mark.parametrize("args, message", [(["--size", "0"], "--size must be a positive number"),
-                                           (["--threads", "0"], "--threads must be a positive number"),
+@pytest.mark.parametrize("args, message", [(["--size", "0"], "--size must be an integer from 1 to 4096, got 0"),
+                                           (["--threads", "0"], "--threads must be an integer from 1 to 1024, got 0"),
                                            (["--image", "0x80"], "expected a positive size"),
                                            (["--configs", "nope"], "error: unknown model 'nope'")])
 def test_unusable_arguments_are_one_line_errors_before_any_work(tmp_path, capsys, args, message):

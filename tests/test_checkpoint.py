@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iseg.models import CheckpointError, build_model, load_checkpoint, load_model, model_payload, save_checkpoint
 from iseg.models.checkpoint import FORMAT
@@ -115,3 +117,54 @@ def test_random_or_code_bearing_file_error_gives_no_advice_to_load_it_unsafely(t
         with pytest.raises(CheckpointError, match=rf"{path.name} cannot be read .*never loaded") as error:
             load_checkpoint(path)
         assert "weights_only" not in str(error.value) and "\n" not in str(error.value)
+
+
+def test_non_finite_weights_are_refused(tmp_path, model):
+    for bad in (float("nan"), float("inf")):
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        name = next(k for k, v in state.items() if v.is_floating_point())
+        state[name].view(-1)[0] = bad
+        path = save_checkpoint(tmp_path / "bad.pt", {"model_config": model.config.to_dict(), "model": state})
+        with pytest.raises(CheckpointError, match=rf"bad\.pt holds non-finite weights .* in '{name}'"):
+            load_model(path)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.05, 0.95), st.integers(1, 255))
+def test_a_flipped_byte_is_refused_or_harmless(tmp_path_factory, model, where, bits):
+    path = save_checkpoint(tmp_path_factory.mktemp("flip") / "c.pt", model_payload(model))
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * where)] ^= bits
+    path.write_bytes(bytes(data))
+    try:
+        loaded = load_model(path)
+    except CheckpointError:
+        return
+    for name, value in model.state_dict().items():  # a flip in the zip's padding changes no weight
+        assert torch.equal(loaded.state_dict()[name], value), name
+
+
+def test_a_changed_weight_is_refused_by_its_recorded_sha256(tmp_path, model):
+    path = save_checkpoint(tmp_path / "c.pt", model_payload(model))
+    payload = torch.load(path, weights_only=True)
+    next(v for v in payload["model"].values() if v.is_floating_point()).view(-1)[0] += 1
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"c\.pt is damaged: its weights do not match the sha256"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_given_as_the_other_stage_is_refused(tmp_path, model):
+    fine = save_checkpoint(tmp_path / "fine.pt", model_payload(model, train_config={"stage": "fine"}))
+    assert load_model(fine, stage="fine") is not None and load_model(fine) is not None
+    with pytest.raises(CheckpointError, match=r"fine\.pt is a fine network .* given as the coarse one"):
+        load_model(fine, stage="coarse")
+
+
+def test_a_failed_write_names_the_checkpoint(tmp_path, model, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:595] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match=r"cannot write checkpoint .*c\.pt: the write failed .* is the disk full"):
+        save_checkpoint(tmp_path / "c.pt", model_payload(model))
+    assert not any(tmp_path.iterdir())

@@ -244,3 +244,30 @@ def test_file_name_that_is_not_utf8(tmp_path: Path) -> None:
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["DAVIS/caf\\xe9", "100", "[]"]
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A complete PNG file whose header declares width x height greyscale pixels (its data holds one row)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * (width + 1)))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("width, height", [(60000, 60000), (9000, 8000)])
+def test_an_image_beyond_the_pixel_limit_is_refused_naming_the_file(tmp_path, width, height):
+    from iseg.data.io import read_image, read_raw_mask
+    from iseg.demo import load_image_bytes
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(png_declaring(width, height))
+    for read in (read_image, read_raw_mask):
+        with pytest.raises(ValueError, match=r"huge\.png .*pixels an image may have"):
+            read(path)
+    with pytest.raises(ValueError, match=r"'upload' .*pixels an image may have"):
+        load_image_bytes(path.read_bytes())

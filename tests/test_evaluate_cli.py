@@ -67,14 +67,39 @@ def test_unusable_counts_stop_before_any_work(tmp_path, capsys, option):
     with pytest.raises(SystemExit) as exit_info:
         main(["--predictor", "grabcut", "--datasets", "GrabCut", "--out", str(tmp_path / "run"), option, "0"])
     assert exit_info.value.code == 2
-    assert f"{option} must be a positive number (1 or more), got 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{option} must be " in err and "got 0" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--coarse-size", "0"], "--coarse-size must be an integer from 1 to 4096, got 0"),
+    (["--coarse-size", "-5"], "--coarse-size must be an integer from 1 to 4096, got -5"),
+    (["--limit", "-2"], "--limit must be a positive number (1 or more), got -2"),
+    (["--max-clicks", "99999999999999999999"], "--max-clicks must be an integer from 1 to 1000"),
+    (["--target-size", "1000000"], "--target-size must be an integer from 1 to 4096, got 1000000"),
+    (["--threads", "100000"], "--threads must be an integer from 1 to 1024, got 100000"),
+])
+def test_out_of_range_values_are_usage_errors_naming_the_option(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--predictor", "grabcut", "--datasets", "GrabCut", "--out", str(tmp_path / "run"), *args])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("datasets, message", [("GrabCut,GrabCut", "names 'GrabCut' twice"),
+                                               ("GrabCut,", "has an empty item")])
+def test_dataset_lists_with_repeated_or_empty_items_are_usage_errors(tmp_path, capsys, datasets, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--predictor", "grabcut", "--datasets", datasets, "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2 and f"--datasets {datasets!r} {message}" in capsys.readouterr().err
 
 
 def test_no_dataset_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--predictor", "grabcut", "--datasets", ",", "--out", str(tmp_path / "run")])
-    assert exit_info.value.code == 2 and "--datasets names no dataset" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--datasets ',' has an empty item" in capsys.readouterr().err
 
 
 class _Samples:

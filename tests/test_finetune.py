@@ -93,7 +93,13 @@ def test_finetune_refuses_a_used_run_folder_and_a_bad_stage(tmp_path, capsys):
     used = tmp_path / "used"
     used.mkdir()
     (used / "file").write_text("x")
-    assert main(["--data", str(data), "--out", str(used)]) == 2
-    assert "not empty" in capsys.readouterr().err
-    assert main(["--data", str(data), "--out", str(tmp_path / "new"), "--stages", "fine,middle"]) == 2
-    assert "stages" in capsys.readouterr().err
+    for args, message in ((["--out", str(used)], "not empty"),
+                          (["--out", str(tmp_path / "new"), "--stages", "fine,middle"], "stages"),
+                          (["--out", str(tmp_path / "new"), "--stages", "coarse,"], "stages"),
+                          (["--out", str(tmp_path / "new"), "--max-clicks", "0"], "--max-clicks must be"),
+                          (["--out", str(tmp_path / "new"), "--set", "lr=0"], "'lr' must be a positive")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--data", str(data), *args])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "new" / "coarse").exists()  # no stage trained

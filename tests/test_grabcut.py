@@ -117,3 +117,19 @@ def test_packaged_grid_holds_the_defaults_and_full_resolution():
     grid = read_grid(GRID)
     defaults = {k: getattr(GrabCutPredictor(), k) for k in ("work_size", "init_box", "radius", "iterations")}
     assert defaults in grid and any(c["work_size"] is None for c in grid)
+
+
+@pytest.mark.parametrize("text, message", [("candidates: [{work_size: 400,", "while parsing"),
+                                           ("candidates:\n  - {radius: 0}\n", "candidate 1: radius must be"),
+                                           ("candidates:\n  - {init_box: -1}\n", "candidate 1: init_box must be"),
+                                           ("candidates:\n  - {iterations: x}\n", "candidate 1: iterations must")])
+def test_tuner_grid_errors_are_one_line(tmp_path, capsys, text, message):
+    from iseg.grabcut_tune import main
+
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(text)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "out"), "--grid", str(grid_file)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -140,3 +140,16 @@ def test_make_gpu_train_in_tiny_form_on_cpu(tmp_path, sources):
     assert "NoC@90" in (work / "runs" / "gpu_eval" / "results.csv").read_text()
     again = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and "exists: move it away" in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("args, message", [(["--long-side", "0"], "--long-side must be an integer from 1 to 4096"),
+                                           (["--limit", "-2"], "--limit must be a positive number (1 or more)"),
+                                           (["--budget-mib", "0"], "budget_mib must be a positive number")])
+def test_unusable_pack_arguments_are_one_line_errors(tmp_path, capsys, args, message):
+    from iseg.data.pack import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "packed"), *args])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "packed").exists()

@@ -6,6 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,3 +72,39 @@ print(sorted(iseg.weights.default_checkpoints()), type(load_predictor("default")
     assert grabcut == str(tmp_path / "shared" / "datasets" / "GrabCut")  # relative to the current folder
     assert save_dir == str(work / "runs" / "demo")
     assert run.stdout.splitlines()[1].startswith("['coarse', 'fine'] CascadePredictor")
+
+
+@pytest.mark.slow
+def test_the_wheel_declares_its_data_and_evaluates_from_outside_the_repository(tmp_path):
+    """`pip wheel .` warns about no data folder ("Package would be ignored"); the wheel, installed outside the
+    repository, evaluates the default model on a folder dataset."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    from test_training_helpers import make_folder_dataset
+
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".*", "runs", "build", "*.egg-info", "__pycache__",
+                                                             "notebooks", "tests", "docs", "datasets"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v",
+                            str(src), "-w", str(tmp_path / "wheel")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert "would be ignored" not in built.stdout + built.stderr
+    site = tmp_path / "site"
+    with zipfile.ZipFile(next((tmp_path / "wheel").glob("iseg-*.whl"))) as wheel:
+        names = wheel.namelist()
+        wheel.extractall(site)
+    for folder in ("configs/grabcut", "configs/models", "configs/train", "reference"):
+        assert any(n.startswith(f"iseg/{folder}/") for n in names), folder
+    data = make_folder_dataset(tmp_path / "photos", count=2)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "iseg.evaluate", "--predictor", "default", "--datasets",
+                          f"folder={data}", "--limit", "2", "--max-clicks", "2", "--no-progress", "--out",
+                          str(work / "run")], cwd=work, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert (work / "run" / "results.csv").is_file() and "NoC@90" in run.stdout

@@ -88,11 +88,19 @@ def test_older_and_broken_runs_load_with_a_note(tmp_path):
     (tmp_path / "noreplay" / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "replay"}))
     write_run(tmp_path / "broken", max_clicks=3)
     (tmp_path / "broken" / "config.json").write_text("{not json")
-    runs = load_runs([tmp_path])
+    damaged = {"truncated": ("config.json", '{"method": "x"'), "garbage": ("ious.csv", "a,b\n\x00\x01,zz\n"),
+               "badiou": ("ious.csv", "dataset,sample,click,iou,seconds\nG,s,1,7.5,0.1\n"),
+               "empty": ("results.csv", ""), "headeronly": ("results.csv", "dataset,NoC@90\n")}
+    for name, (file, text) in damaged.items():
+        write_run(tmp_path / name, max_clicks=3)
+        (tmp_path / name / file).write_text(text)
+    with pytest.warns(UserWarning, match="could not be read") as warned:
+        runs = load_runs([tmp_path])
+    assert len(warned) == 1 + len(damaged)
     notes = runs.runs.set_index("run")["note"]
     assert notes["old"] == NO_CLICKS_NOTE and notes["noreplay"] == NO_REPLAY_NOTE
-    assert notes["broken"].startswith("could not be read")
-    assert set(runs.clicks["run"]) == {"old", "noreplay"}  # the broken one has no rows
+    assert all(notes[name].startswith("could not be read") for name in ["broken", *damaged])
+    assert set(runs.clicks["run"]) == {"old", "noreplay"}  # the broken ones have no rows
     assert runs.clicks[runs.clicks.run == "old"]["row"].isna().all()
     assert not sample_table(runs, ["old", "noreplay"]).empty  # tables still work without clicks
     assert list(sample_table(runs, ["broken"], labels=["A"]).columns) == ["dataset", "sample", "NoC@85 A", "NoC@90 A"]

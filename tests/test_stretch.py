@@ -15,7 +15,7 @@ from iseg.stretch import LOG_NAME, PLOT_NAME, finish, main, read_log, stretch_se
 from iseg.training import train
 from iseg.training.trainer import write_metrics
 from iseg.weights import export_default
-from test_training_helpers import tiny_config
+from test_training_helpers import as_stage, tiny_config
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,8 @@ def tiny_default(tmp_path_factory):
     cfg = tiny_config(root, epochs=1)
     run = train(cfg, root / "run", progress=False)
     weights = root / "weights"
-    export_default({"coarse": run / "checkpoints" / "last.pt", "fine": run / "checkpoints" / "last.pt"}, weights)
+    last = run / "checkpoints" / "last.pt"
+    export_default({"coarse": last, "fine": as_stage(last, "fine", root / "fine.pt")}, weights)
     cfg.save(root / "tiny.yaml")
     return weights, root / "tiny.yaml", run
 
@@ -120,3 +121,10 @@ def test_the_command_needs_minutes_and_out(tiny_default, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["coarse", "--weights", str(weights)])
     assert exit_.value.code == 2 and "--minutes" in capsys.readouterr().err
+
+
+def test_the_command_checks_threads_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["coarse", "--threads", "100000", "--minutes", "1", "--out", str(tmp_path / "s")])
+    assert exit_.value.code == 2 and "--threads must be an integer from 1 to 1024" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

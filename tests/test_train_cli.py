@@ -97,10 +97,16 @@ def test_launch_flags_become_cli_arguments():
 
 @pytest.mark.parametrize("args, message", [
     (["--epochs", "0"], "--epochs must be a positive number (1 or more), got 0"),
-    (["--threads", "0"], "--threads must be a positive number"),
+    (["--threads", "0"], "--threads must be an integer from 1 to 1024, got 0"),
     (["--set", "augment={crop_size: [0, 0]}"], "augment crop_size must be (h, w) with positive sides"),
     (["--set", "sampler={max_num_points: 0}"], "sampler max_num_points must be >= 1"),
-    (["--set", "lr=[1"], "error:"),  # YAML that does not parse
+    (["--set", "lr=[1,"], "override lr: the value '[1,' is not YAML"),
+    (["--lr", "inf"], "'lr' must be a positive finite number, got inf"),
+    (["--set", "lr=.nan"], "'lr' must be a positive finite number, got nan"),
+    (["--threads", "100000"], "--threads must be an integer from 1 to 1024, got 100000"),
+    (["--data", ""], "--data '' names no dataset"),
+    (["--data", "folder,"], "--data 'folder,' has an empty item"),
+    (["--data", "folder:1,folder:2"], "names 'folder:2' twice"),
 ])
 def test_unusable_settings_stop_before_training(tmp_path, data_config, capsys, args, message):
     with pytest.raises(SystemExit) as exit_info:

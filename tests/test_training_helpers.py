@@ -43,3 +43,13 @@ def tiny_config(tmp_path: Path, **overrides) -> TrainConfig:
               "threads": 1, "exclude": []}
     values.update(overrides)
     return load_config("smoke", values)
+
+
+def as_stage(checkpoint: Path, stage: str, target: Path) -> Path:
+    """A copy of `checkpoint` at `target` that records training stage `stage` (a stand-in network of the other
+    stage for tests: a cascade refuses a checkpoint given as the stage it was not trained as)."""
+    from iseg.models import load_checkpoint, save_checkpoint
+
+    payload = load_checkpoint(checkpoint)
+    payload["train_config"] = {**payload.get("train_config", {}), "stage": stage}
+    return save_checkpoint(target, payload)

@@ -19,7 +19,7 @@ from iseg.training.losses import instance_loss
 from iseg.training.points_sampler import clicks_to_points
 from iseg.training.cascade import cascade
 from iseg.training.trainer import batch_loss, build_networks
-from test_training_helpers import tiny_config
+from test_training_helpers import as_stage, tiny_config
 
 
 @pytest.fixture(autouse=True)
@@ -143,9 +143,10 @@ def test_checkpoints_record_the_input_sizes_and_predictors_use_them(tmp_path):
     assert load_checkpoint(best)["input_sizes"] == {"coarse": 80, "fine": 72}
     single = load_predictor(str(best))
     assert isinstance(single, SingleNetPredictor) and (single.image_size, single.target_size) == (80, 72)
-    cascade = load_predictor(None, coarse=best, fine=best)
+    fine = as_stage(best, "fine", tmp_path / "fine.pt")
+    cascade = load_predictor(None, coarse=best, fine=fine)
     assert isinstance(cascade, CascadePredictor) and (cascade.coarse_size, cascade.target_size) == (80, 72)
-    told = load_predictor(None, coarse=best, fine=best, target_size=600, coarse_size=500)
+    told = load_predictor(None, coarse=best, fine=fine, target_size=600, coarse_size=500)
     assert (told.coarse_size, told.target_size) == (500, 600)
 
 
@@ -246,3 +247,12 @@ def test_stage2_crop_groups_give_the_per_sample_mean_loss(tmp_path):
         one_by_one = [batch_loss(fine, coarse, image[b:b + 1], gt[b:b + 1], points[b:b + 1], prev[b:b + 1], cfg)
                       for b in range(3)]
     assert whole.item() == pytest.approx(float(np.mean(one_by_one)), rel=1e-5)
+
+
+def test_a_non_finite_loss_stops_training_naming_the_epoch_and_the_setting(tmp_path, monkeypatch):
+    import iseg.training.trainer as trainer
+
+    monkeypatch.setattr(trainer, "batch_loss", lambda model, *args: model.parameters().__next__().sum() * math.nan)
+    with pytest.raises(ValueError, match=r"epoch 1, step 1: the training loss is nan .* \(lr 0\.001\)"):
+        train(tiny_config(tmp_path, epochs=1, lr=1e-3, max_iterative_clicks=0), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()

@@ -36,7 +36,8 @@ def test_exported_default_model_loads_verified_and_refuses_a_changed_file(tmp_pa
 
     model = build_model("ifpn_tiny")
     trained = save_checkpoint(tmp_path / "last.pt", model_payload(model, optimizer={"state": {}}, epoch=3))
-    manifest = export_default({"coarse": trained, "fine": trained}, tmp_path / "weights")
+    fine = save_checkpoint(tmp_path / "fine.pt", model_payload(model, epoch=3))
+    manifest = export_default({"coarse": trained, "fine": fine}, tmp_path / "weights")
     paths = default_checkpoints(tmp_path / "weights/manifest.json")
     assert set(paths) == {"coarse", "fine"} and manifest["fine"]["file"] == "default_fine.pt"
     exported = torch.load(paths["coarse"], weights_only=True)
@@ -72,20 +73,44 @@ def test_export_checks_both_checkpoints_before_replacing_and_needs_force(tmp_pat
     from iseg.weights import export_default, main
 
     trained = save_checkpoint(tmp_path / "last.pt", model_payload(build_model("ifpn_tiny")))
+    fine = save_checkpoint(tmp_path / "fine.pt", model_payload(build_model("ifpn_tiny")))
     weights = tmp_path / "weights"
-    export_default({"coarse": trained, "fine": trained}, weights)
+    export_default({"coarse": trained, "fine": fine}, weights)
     before = {p.name: p.read_bytes() for p in weights.iterdir()}
     assert sorted(before) == ["default_coarse.pt", "default_fine.pt", "manifest.json"]
 
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     for args, message in ((["--fine", str(bad), "--force"], "bad.pt cannot be read"),
-                          (["--fine", str(trained)], "exist already; pass force=True (--force)")):
+                          (["--fine", str(tmp_path / "nonexistent.pt")], "nonexistent.pt does not exist"),
+                          (["--fine", str(trained), "--force"], "are the same file"),
+                          (["--fine", str(fine)], "exist already; pass force=True (--force)")):
         with pytest.raises(SystemExit) as exit_info:
             main(["--coarse", str(trained), *args, "--out", str(weights)])
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and message in err and "Traceback" not in err
         assert {p.name: p.read_bytes() for p in weights.iterdir()} == before  # nothing replaced, nothing left
     assert set(default_checkpoints(weights / "manifest.json")) == {"coarse", "fine"}
-    main(["--coarse", str(trained), "--fine", str(trained), "--out", str(weights), "--force"])
+    main(["--coarse", str(trained), "--fine", str(fine), "--out", str(weights), "--force"])
     assert set(default_checkpoints(weights / "manifest.json")) == {"coarse", "fine"}
+
+
+def test_a_manifest_file_outside_its_folder_is_refused(tmp_path):
+    for name in ("../../../../etc/hostname", "sub/c.pt", "..", ""):
+        (tmp_path / "manifest.json").write_text(json.dumps({"coarse": {"file": name, "sha256": "00"},
+                                                            "fine": {"file": "f.pt", "sha256": "00"}}))
+        with pytest.raises(ValueError, match="is not a file name in"):
+            default_checkpoints(tmp_path / "manifest.json")
+
+
+def test_export_refuses_swapped_stages(tmp_path):
+    from iseg.models import build_model
+    from iseg.models.checkpoint import CheckpointError, model_payload, save_checkpoint
+    from iseg.weights import export_default
+
+    model = build_model("ifpn_tiny")
+    paths = {stage: save_checkpoint(tmp_path / f"{stage}.pt", model_payload(model, train_config={"stage": stage}))
+             for stage in ("coarse", "fine")}
+    with pytest.raises(CheckpointError, match=r"fine\.pt is a fine network"):
+        export_default({"coarse": paths["fine"], "fine": paths["coarse"]}, tmp_path / "weights")
+    assert not (tmp_path / "weights").exists()

@@ -11,7 +11,13 @@ CATEGORY = "object"
 
 
 def encode_mask(mask: np.ndarray) -> dict:
-    """(H, W) bool mask -> {"segmentation": compressed RLE (counts as str), "area": pixels, "bbox": [x, y, w, h]}."""
+    """(H, W) bool mask -> {"segmentation": compressed RLE (counts as str), "area": pixels, "bbox": [x, y, w, h]};
+    a mask of other values than 0 and 1 is refused (a label map is not one object)."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or (mask.dtype != bool and not np.isin(mask, (0, 1)).all()):
+        found = np.unique(mask)[:5].tolist() if mask.size else []
+        raise ValueError(f"encode_mask needs an (H, W) mask of 0/1 or bool values, got shape {mask.shape} dtype "
+                         f"{mask.dtype} with values {found}")
     with warnings.catch_warnings():  # pycocotools' numpy-2 "copy keyword" deprecation notice
         warnings.simplefilter("ignore", DeprecationWarning)
         rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))

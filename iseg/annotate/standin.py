@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from iseg.atomic import atomic_path
+from iseg.cli import add_debug_flag, reporting, require_positive
 from iseg.data import load_dataset
 from iseg.demo.controller import mask_png
+from iseg.values import check_integer
 
 
 def object_regions(masks: list[np.ndarray], count: int, min_area: int, max_share: float) -> list[np.ndarray]:
@@ -31,12 +33,19 @@ def export_bsds(out: str | Path, *, split: str = "test", photos: int = 32, objec
     """Write the first `photos` photos of BSDS500 `split` (by id) that have a fitting region, each with up to
     `objects` regions of annotator `annotator` (see `object_regions`), as images/<id>.jpg + masks/<id>_<k>.png."""
     out = Path(out)
+    for name, value in (("photos", photos), ("objects", objects), ("min_area", min_area)):
+        check_integer(name, value)
+    if isinstance(annotator, bool) or not isinstance(annotator, int) or annotator < 0:
+        raise ValueError(f"annotator must be an annotator number (0 or more), got {annotator!r}")
+    if not 0 < max_share <= 1:
+        raise ValueError(f"max_share must be in (0, 1], got {max_share!r}")
     dataset = load_dataset("BSDS500", split=split, config=data_config, per_instance=False)
-    written = 0
+    written, annotators = 0, set()
     for i, key in enumerate(dataset.image_keys):
         if written == photos:
             break
         found = dataset._read_objects(i)
+        annotators.update(k.split(".")[0] for k in found.keys)
         masks = [m for m, k in zip(found.masks, found.keys) if k.split(".")[0] == str(annotator)]
         regions = object_regions(masks, objects, min_area, max_share)
         if not regions:
@@ -48,6 +57,9 @@ def export_bsds(out: str | Path, *, split: str = "test", photos: int = 32, objec
         with atomic_path(out / "images" / f"{key}.jpg") as tmp:
             shutil.copyfile(dataset.image_path(i), tmp)
         written += 1
+    if not written:
+        raise ValueError(f"no BSDS500 {split} photo has a region of annotator {annotator} with {min_area} to "
+                         f"{max_share:.0%} of the image's pixels; annotators found: {sorted(annotators, key=int)}")
     return out
 
 
@@ -61,10 +73,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--annotator", type=int, default=0)
     parser.add_argument("--min-area", type=int, default=2000)
     parser.add_argument("--data-config", help="data config YAML (dataset name -> folder)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    export_bsds(args.out, split=args.split, photos=args.photos, objects=args.objects, annotator=args.annotator,
-                min_area=args.min_area, data_config=args.data_config)
-    print(f"written to {args.out}")
+    require_positive(parser, args, "photos", "objects", "min_area")
+    with reporting(parser.prog, args.debug):
+        export_bsds(args.out, split=args.split, photos=args.photos, objects=args.objects, annotator=args.annotator,
+                    min_area=args.min_area, data_config=args.data_config)
+    print(f"{len(list((args.out / 'images').glob('*.jpg')))} photos written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from iseg.values import MAX_IMAGE_PIXELS, check_pixels
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 _BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray", "int", "float", "complex",
@@ -86,11 +89,31 @@ def truncated(data: bytes) -> bool:
     return False
 
 
+def check_declared_pixels(data: bytes, name: str) -> None:
+    """Refuse, before decoding, an encoded image whose header declares no pixel or more than MAX_IMAGE_PIXELS
+    (iseg.values); bytes that Pillow cannot identify are left to the decoder."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        raise ValueError(f"{name} declares more than the {MAX_IMAGE_PIXELS:,} pixels an image may have "
+                         "(docs/errors.md); downscale it first") from None
+    except Exception:  # not an image Pillow identifies: OpenCV's decoding decides
+        return
+    check_pixels(height, width, name)
+
+
 def decode(path: Path, what: str, flags: int) -> np.ndarray:
-    """Read and decode an image file with cv2 `flags`; truncated, corrupt or non-image files are errors."""
+    """Read and decode an image file with cv2 `flags`; truncated, corrupt, non-image files and images beyond the
+    pixel limit are errors."""
     data = read_bytes(path, what)
     if truncated(data):
         raise ValueError(f"cannot read {what} {path}: the file is truncated (it ends before its end marker)")
+    check_declared_pixels(data, f"{what} {path}")
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
     if decoded is None:
         raise ValueError(f"cannot read {what} {path}: corrupt or not an image file")

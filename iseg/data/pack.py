@@ -37,6 +37,8 @@ import cv2
 import numpy as np
 
 from iseg.atomic import write_text
+from iseg.cli import add_debug_flag, reporting, require_positive
+from iseg.values import check_integer
 
 QUALITIES = (95, 90, 85, 80, 75, 70, 65, 60, 55, 50)
 VAL_QUALITY = 90
@@ -156,6 +158,11 @@ def pack(config: str, out: Path, *, budget_mib: float = 48.0, long_side: int | N
     from iseg.training.data import build_data
 
     out = Path(out)
+    for name, value in (("long_side", long_side), ("limit", limit)):
+        if value is not None:
+            check_integer(name, value)
+    if not 0 < budget_mib < float("inf"):
+        raise ValueError(f"budget_mib must be a positive number of MiB, got {budget_mib!r}")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     cfg = load_config(config, overrides)
@@ -231,14 +238,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a key of the training config (e.g. data_config=...)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     parser.add_argument("--no-weights", action="store_true", help="leave out the MobileNetV2 weights package")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    try:
+    require_positive(parser, args, "long_side", "limit")
+    with reporting(parser.prog, args.debug):
         manifest = pack(args.config, args.out, budget_mib=args.budget_mib, long_side=args.long_side,
                         limit=args.limit, overrides=parse_overrides(args.set), overwrite=args.overwrite,
                         weights=not args.no_weights)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     print(f"packed {manifest['images']} training images, {len(manifest['val']['images'])} validation images, "
           f"{manifest['mib']} MiB at JPEG quality {manifest['jpeg_quality']} into {args.out}")
     return 0

@@ -17,6 +17,7 @@ import numpy as np
 
 from iseg.atomic import atomic_path
 from iseg.clicks import Click
+from iseg.data.io import check_declared_pixels
 from iseg.inference.transforms import Roi
 from iseg.protocol import PRED_THRESHOLD
 
@@ -27,6 +28,7 @@ def load_image_bytes(data: bytes, name: str = "upload") -> np.ndarray:
 
     Raises ValueError naming `name` when the bytes are not an image OpenCV can read.
     """
+    check_declared_pixels(bytes(data), repr(name))
     buffer = np.frombuffer(bytes(data), dtype=np.uint8)
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
     if image is None:

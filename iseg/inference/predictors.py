@@ -15,6 +15,7 @@ from iseg.models import ISModel, clicks_to_points, load_model
 from iseg.models.checkpoint import read_input_sizes
 from iseg.models.layers import fold_batchnorm
 from iseg.protocol import TARGET_SIZE
+from iseg.values import check_clicks, check_image, check_integer
 
 
 def prepare_model(model: ISModel, device: str | torch.device) -> ISModel:
@@ -25,8 +26,7 @@ def prepare_model(model: ISModel, device: str | torch.device) -> ISModel:
 
 def image_to_tensor(image: np.ndarray, device: str | torch.device) -> Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, H, W) float32 in [0, 1] on `device`."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got shape {image.shape} dtype {image.dtype}")
+    check_image(image)
     return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float().div_(255)
 
 
@@ -68,9 +68,11 @@ class _ImagePredictor:
     def reset(self) -> None:
         """Forget the per-image state."""
 
-    def _inputs(self, prev_prob: np.ndarray | None) -> tuple[Tensor, Tensor]:
+    def _inputs(self, clicks: list[Click], prev_prob: np.ndarray | None) -> tuple[Tensor, Tensor]:
+        """The image and previous probabilities as tensors, once the clicks are checked against the image."""
         if self.image is None:
             raise RuntimeError("call set_image(image) before predict(clicks, prev_prob)")
+        check_clicks(clicks, tuple(self.image.shape[-2:]))
         return self.image, prob_to_tensor(prev_prob, tuple(self.image.shape[-2:]), self.device)
 
 
@@ -81,6 +83,9 @@ class SingleNetPredictor(_ImagePredictor):
     def __init__(self, model: ISModel, zoom_in: bool = True, flip: bool = True, target_size: int = TARGET_SIZE,
                  device: str | torch.device = "cpu", image_size: int | None = None):
         super().__init__(device)
+        check_integer("target_size", target_size)
+        if image_size is not None:
+            check_integer("image_size", image_size)
         self.model = prepare_model(model, self.device)
         self.use_zoom_in, self.flip, self.image_size, self.target_size = zoom_in, flip, image_size, target_size
         self.reset()
@@ -94,7 +99,7 @@ class SingleNetPredictor(_ImagePredictor):
     @torch.inference_mode()
     def predict(self, clicks: list[Click], prev_prob: np.ndarray | None = None) -> np.ndarray:
         """(H, W) float32 probabilities in [0, 1] for all clicks so far and the previous (H, W) probabilities."""
-        image, prev = self._inputs(prev_prob)
+        image, prev = self._inputs(clicks, prev_prob)
         return run_network(self.model, image, prev, clicks, self.transforms)[0, 0].cpu().numpy()
 
 
@@ -106,6 +111,8 @@ class CascadePredictor(_ImagePredictor):
     def __init__(self, coarse: ISModel, fine: ISModel, flip: bool = True, target_size: int = TARGET_SIZE,
                  device: str | torch.device = "cpu", coarse_size: int = TARGET_SIZE):
         super().__init__(device)
+        check_integer("target_size", target_size)
+        check_integer("coarse_size", coarse_size)
         self.coarse = prepare_model(coarse, self.device)
         self.fine = prepare_model(fine, self.device)
         self.flip, self.target_size, self.coarse_size = flip, target_size, coarse_size
@@ -122,7 +129,7 @@ class CascadePredictor(_ImagePredictor):
     @torch.inference_mode()
     def predict(self, clicks: list[Click], prev_prob: np.ndarray | None = None) -> np.ndarray:
         """(H, W) float32 probabilities in [0, 1] for all clicks so far and the previous (H, W) probabilities."""
-        image, prev = self._inputs(prev_prob)
+        image, prev = self._inputs(clicks, prev_prob)
         coarse = run_network(self.coarse, image, prev, clicks, self.coarse_transforms)
         self.last_coarse = coarse[0, 0].cpu().numpy()
         self.last_roi = intention_roi(coarse[0, 0], clicks)
@@ -142,10 +149,11 @@ def predictor_from_checkpoints(coarse_path: str | Path, fine_path: str | Path | 
     protocol's TARGET_SIZE: `coarse_size` is the longer side of the whole image, `target_size` of the zoom-in crop.
     """
     recorded = read_input_sizes(fine_path or coarse_path) or {}
-    coarse_size = coarse_size or recorded.get("coarse", TARGET_SIZE)
-    target_size = target_size or recorded.get("fine", TARGET_SIZE)
-    coarse = load_model(coarse_path, device)
+    coarse_size = recorded.get("coarse", TARGET_SIZE) if coarse_size is None else coarse_size
+    target_size = recorded.get("fine", TARGET_SIZE) if target_size is None else target_size
     if fine_path is None:
-        return SingleNetPredictor(coarse, flip=flip, target_size=target_size, device=device, image_size=coarse_size)
-    return CascadePredictor(coarse, load_model(fine_path, device), flip=flip, target_size=target_size,
+        return SingleNetPredictor(load_model(coarse_path, device), flip=flip, target_size=target_size, device=device,
+                                  image_size=coarse_size)
+    coarse, fine = load_model(coarse_path, device, stage="coarse"), load_model(fine_path, device, stage="fine")
+    return CascadePredictor(coarse, fine, flip=flip, target_size=target_size,
                             device=device, coarse_size=coarse_size)

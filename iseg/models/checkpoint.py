@@ -1,6 +1,13 @@
-"""Checkpoint files: atomic save, safe load (`weights_only=True`) with clear errors, and model rebuilding."""
+"""Checkpoint files: atomic save, safe load (`weights_only=True`) with clear errors, and model rebuilding.
+
+A checkpoint records the sha256 of its model weights (`model_sha256`, written by `save_checkpoint`): loading
+refuses weights that do not match it (a damaged file) and weights that are not finite (NaN or infinity), and a
+network asked for as one stage ("coarse", "fine") when it records the other.
+"""
 
 from __future__ import annotations
+
+import hashlib
 
 from pathlib import Path
 from typing import Any
@@ -8,6 +15,7 @@ from typing import Any
 import torch
 
 from iseg.atomic import atomic_path
+from iseg.interrupt import raise_pending
 from iseg.models.config import ModelConfig
 from iseg.models.ismodel import ISModel
 
@@ -25,14 +33,51 @@ def model_payload(model: ISModel, **extra: Any) -> dict[str, Any]:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write `payload` atomically (temp file in the same folder + os.replace); adds the format tag if absent."""
+    """Write `payload` atomically (temp file in the same folder + os.replace), with the format tag and the sha256 of
+    its weights; raises a Ctrl-C that arrived during the write once the file is complete (`iseg.interrupt`)."""
     missing = [k for k in REQUIRED if k not in payload]
     if missing:
         raise ValueError(f"checkpoint payload for {path} lacks {missing}; expected keys {list(REQUIRED)}")
     path = Path(path)
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **payload}, tmp)
+        try:
+            torch.save({"format": FORMAT, **payload, "model_sha256": weights_sha256(payload["model"])}, tmp)
+        except RuntimeError as error:  # torch reports a failed write (a full disk) as "enforce fail at ..."
+            raise OSError(f"cannot write checkpoint {path}: the write failed ({' '.join(str(error).split())[:160]}); "
+                          "is the disk full?") from error
+    raise_pending()  # a Ctrl-C that arrived during the write (and was dropped there) stops the run now
     return path
+
+
+def weights_sha256(state: dict[str, torch.Tensor]) -> str:
+    """Hex sha256 of a state dict: every entry's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_weights(checkpoint: dict[str, Any], path: str | Path) -> None:
+    """Refuse model weights that are not all tensors, differ from their recorded sha256, or are not finite."""
+    state = checkpoint["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: 'model' must map parameter names to tensors")
+    recorded = checkpoint.get("model_sha256")
+    if recorded is not None and recorded != weights_sha256(state):
+        raise CheckpointError(f"checkpoint {path} is damaged: its weights do not match the sha256 recorded when it "
+                              "was saved; use another copy or retrain")
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"checkpoint {path} holds non-finite weights (NaN or infinity) in {name!r}: the "
+                                  "training that wrote it diverged; use an earlier checkpoint")
+
+
+def recorded_stage(checkpoint: dict[str, Any]) -> str | None:
+    """The training stage ("coarse" or "fine") a checkpoint records, or None when it records none."""
+    config = checkpoint.get("train_config")
+    return config.get("stage") if isinstance(config, dict) else None
 
 
 def _describe(obj: Any) -> str:
@@ -68,6 +113,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or any(k not in obj for k in REQUIRED):
         raise CheckpointError(f"{path} is not an iseg checkpoint: expected a dict with format {FORMAT!r} and keys "
                               f"{list(REQUIRED)}, found {_describe(obj)}")
+    check_weights(obj, path)
     return obj
 
 
@@ -83,9 +129,14 @@ def read_input_sizes(path: str | Path) -> dict[str, int] | None:
     return {"coarse": sizes["coarse"], "fine": sizes["fine"]}
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> ISModel:
-    """Rebuild the ISModel stored in a checkpoint (fp16-stored weights become fp32), in eval mode on `device`."""
+def load_model(path: str | Path, device: str | torch.device = "cpu", stage: str | None = None) -> ISModel:
+    """Rebuild the ISModel stored in a checkpoint (fp16-stored weights become fp32), in eval mode on `device`;
+    with `stage`, a checkpoint that records another training stage is refused."""
     checkpoint = load_checkpoint(path)
+    found = recorded_stage(checkpoint)
+    if stage is not None and found not in (None, stage):
+        raise CheckpointError(f"checkpoint {path} is a {found} network (trained as stage {found!r}), given as the "
+                              f"{stage} one; swap --coarse and --fine?")
     config = ModelConfig.from_dict(checkpoint["model_config"], source=f"model_config of {path}")
     model = ISModel(ModelConfig.from_dict({**config.to_dict(), "pretrained": None}))
     state = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint["model"].items()}

@@ -115,8 +115,8 @@ class TrainConfig:
                                                     and 0 < self.budget_minutes < float("inf")):
             raise ValueError(f"training config key 'budget_minutes' must be a positive number of minutes or null, "
                              f"got {self.budget_minutes!r}")
-        if not self.lr > 0:
-            raise ValueError(f"training config key 'lr' must be positive, got {self.lr!r}")
+        if not 0 < self.lr < float("inf"):
+            raise ValueError(f"training config key 'lr' must be a positive finite number, got {self.lr!r}")
 
     @property
     def crop_size(self) -> tuple[int, int]:
@@ -225,7 +225,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"override {item!r} must look like key=value")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ValueError(f"override {key.strip()}: the value {value!r} is not YAML "
+                             f"({' '.join(str(error).split())[:120]})") from None
     return out
 
 

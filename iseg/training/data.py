@@ -29,6 +29,7 @@ from iseg.data import Sample, canonical_name, load_dataset, parse_dataset_spec
 from iseg.data.overlap import Fingerprints, dataset_fingerprints, overlapping_images
 from iseg.training.augment import Augmentation
 from iseg.training.points_sampler import MultiPointSampler
+from iseg.values import split_names
 
 EVALUATION_ONLY = ("GrabCut", "Berkeley")
 SampleKey = tuple[int, int, int, int]  # (epoch, position in the epoch, dataset number, sample index)
@@ -37,7 +38,7 @@ SampleKey = tuple[int, int, int, int]  # (epoch, position in the epoch, dataset 
 def parse_data_arg(text: str) -> dict[str, float]:
     """'COCO_MVal:1,BSDS500=/data/BSDS:0.5' -> {'COCO_MVal': 1.0, 'BSDS500=/data/BSDS': 0.5} (weight default 1)."""
     mix = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
+    for item in split_names(text, "--data"):
         spec, sep, weight = item.rpartition(":")
         if not sep or "/" in weight or "\\" in weight:
             spec, weight = item, "1"
@@ -45,8 +46,6 @@ def parse_data_arg(text: str) -> dict[str, float]:
             mix[spec] = float(weight)
         except ValueError:
             raise ValueError(f"--data item {item!r}: expected NAME[=PATH][:WEIGHT] with a numeric weight") from None
-    if not mix:
-        raise ValueError(f"--data {text!r} names no dataset; expected e.g. COCO_MVal:1,BSDS500:0.5")
     return mix
 
 

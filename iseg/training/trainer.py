@@ -206,6 +206,9 @@ def train_epoch(model, net, coarse, loader: DataLoader, optimizer, cfg: TrainCon
         loss.backward()
         optimizer.step()
         total, steps = total + loss.item(), steps + 1
+        if not math.isfinite(total):
+            raise ValueError(f"epoch {epoch}, step {step + 1}: the training loss is {loss.item()} (not finite): the "
+                             f"run diverged; lower the learning rate (lr {cfg.lr}) or check the data")
         bar.set_postfix(loss=f"{total / steps:.4f}")
     mean = torch.tensor(total / max(steps, 1), device=env.device)
     if env.world_size > 1:
@@ -296,7 +299,7 @@ def build_networks(cfg: TrainConfig, device: torch.device):
         return memory_layout(net, cfg.channels_last), None
     if not cfg.coarse_checkpoint:
         raise ValueError("stage 'fine' needs coarse_checkpoint (python -m iseg.train fine --coarse PATH)")
-    coarse = load_model(cfg.coarse_checkpoint, device=device).eval()
+    coarse = load_model(cfg.coarse_checkpoint, device=device, stage="coarse").eval()
     coarse.requires_grad_(False)
     if cfg.fine_init_from_coarse and not cfg.init_checkpoint:
         net = load_model(cfg.coarse_checkpoint, device=device)
