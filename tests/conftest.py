@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -29,3 +30,12 @@ def small_runs(tmp_path_factory, shared_datasets) -> Path:
     main(["--predictor", "default", "--no-flip", "--out", str(root / "ifpn"), *common])
     main(["--predictor", "grabcut", "--full-curve", "--out", str(root / "grabcut"), *common])
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (restored after): training tests are faster and steadier that way."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -38,23 +43,33 @@ def test_runs_folder_is_ignored_but_kept():
     assert "runs/*" in (ROOT / ".gitignore").read_text()
 
 
-def test_a_wheel_install_finds_the_shipped_weights_and_data_config(tmp_path):
-    """`pip install .` (not editable): the wheel carries weights/ and data_configs/; nothing needs the clone."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-    import zipfile
-
-    src = tmp_path / "src"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> dict:
+    """`pip wheel` of a copy of the project, unpacked into a site folder (a pure-Python wheel installs by unpacking):
+    {"site", "names" (the wheel's files), "log" (pip's verbose output), "root" (the temporary folder)}."""
+    root = tmp_path_factory.mktemp("wheel")
+    src = root / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".*", "runs", "build", "*.egg-info", "__pycache__",
                                                              "notebooks", "tests", "docs", "datasets"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            str(src), "-w", str(tmp_path / "wheel")], capture_output=True, text=True)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v",
+                            str(src), "-w", str(root / "wheel")], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
-    site = tmp_path / "site"
-    with zipfile.ZipFile(next((tmp_path / "wheel").glob("iseg-*.whl"))) as wheel:
-        wheel.extractall(site)  # a pure-Python wheel installs by unpacking
+    site = root / "site"
+    with zipfile.ZipFile(next((root / "wheel").glob("iseg-*.whl"))) as archive:
+        names = archive.namelist()
+        archive.extractall(site)
+    return {"site": site, "names": names, "log": built.stdout + built.stderr, "root": root}
+
+
+def run_outside(wheel: dict, work: Path, *args: str) -> subprocess.CompletedProcess:
+    """Python with only the unpacked wheel on its path, in `work` (outside the repository)."""
+    env = {**os.environ, "PYTHONPATH": str(wheel["site"]), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, *args], cwd=work, env=env, capture_output=True, text=True)
+
+
+def test_a_wheel_install_finds_the_shipped_weights_and_data_config(wheel, tmp_path):
+    """`pip install .` (not editable): the wheel carries weights/ and data_configs/; nothing needs the clone."""
+    site = wheel["site"]
     work = tmp_path / "elsewhere"
     work.mkdir()
     script = """
@@ -64,8 +79,7 @@ from iseg.predictor import load_predictor
 print(iseg.__file__, iseg.weights.WEIGHTS_DIR, config.load_data_config()["GrabCut"], DEFAULT_SAVE_DIR)
 print(sorted(iseg.weights.default_checkpoints()), type(load_predictor("default")).__name__)
 """
-    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True)
+    run = run_outside(wheel, work, "-c", script)
     assert run.returncode == 0, run.stderr
     package, weights, grabcut, save_dir = run.stdout.splitlines()[0].split()
     assert package == str(site / "iseg" / "__init__.py") and weights == str(site / "iseg" / "_shipped" / "weights")
@@ -74,37 +88,21 @@ print(sorted(iseg.weights.default_checkpoints()), type(load_predictor("default")
     assert run.stdout.splitlines()[1].startswith("['coarse', 'fine'] CascadePredictor")
 
 
-@pytest.mark.slow
-def test_the_wheel_declares_its_data_and_evaluates_from_outside_the_repository(tmp_path):
-    """`pip wheel .` warns about no data folder ("Package would be ignored"); the wheel, installed outside the
-    repository, evaluates the default model on a folder dataset."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-    import zipfile
+def test_the_wheel_declares_its_data_folders(wheel):
+    """`pip wheel .` warns about no data folder ("Package would be ignored"): each is declared package data."""
+    assert "would be ignored" not in wheel["log"]
+    for folder in ("configs/grabcut", "configs/models", "configs/train", "reference"):
+        assert any(n.startswith(f"iseg/{folder}/") for n in wheel["names"]), folder
 
+
+@pytest.mark.slow
+def test_the_wheel_evaluates_from_outside_the_repository(wheel, tmp_path):
     from test_training_helpers import make_folder_dataset
 
-    src = tmp_path / "src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".*", "runs", "build", "*.egg-info", "__pycache__",
-                                                             "notebooks", "tests", "docs", "datasets"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v",
-                            str(src), "-w", str(tmp_path / "wheel")], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    assert "would be ignored" not in built.stdout + built.stderr
-    site = tmp_path / "site"
-    with zipfile.ZipFile(next((tmp_path / "wheel").glob("iseg-*.whl"))) as wheel:
-        names = wheel.namelist()
-        wheel.extractall(site)
-    for folder in ("configs/grabcut", "configs/models", "configs/train", "reference"):
-        assert any(n.startswith(f"iseg/{folder}/") for n in names), folder
     data = make_folder_dataset(tmp_path / "photos", count=2)
     work = tmp_path / "elsewhere"
     work.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, "-m", "iseg.evaluate", "--predictor", "default", "--datasets",
-                          f"folder={data}", "--limit", "2", "--max-clicks", "2", "--no-progress", "--out",
-                          str(work / "run")], cwd=work, env=env, capture_output=True, text=True)
+    run = run_outside(wheel, work, "-m", "iseg.evaluate", "--predictor", "default", "--datasets", f"folder={data}",
+                      "--limit", "2", "--max-clicks", "2", "--no-progress", "--out", str(work / "run"))
     assert run.returncode == 0, run.stderr
     assert (work / "run" / "results.csv").is_file() and "NoC@90" in run.stdout

@@ -22,12 +22,7 @@ from iseg.training.trainer import batch_loss, build_networks
 from test_training_helpers import as_stage, tiny_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_tiny_network_overfits_one_grabcut_sample():
