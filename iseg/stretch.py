@@ -6,7 +6,8 @@ pace, so the schedule is never cut), validates the starting weights and every ep
 (the predictor `python -m iseg.evaluate` builds, on the trainer's held-out images), and ships the best epoch
 (`iseg.weights.export_default`, the other stage kept as it is) only when it beats the starting weights. The fine
 stage trains behind the default coarse network, as it serves. Every stretch, shipped or not, is appended to
-`<weights>/stretches.csv` (the model card's log: date, samples, minutes, validation, cumulative budget) and
+`<weights>/stretches.csv` (the model card's log: date, samples, wall and training minutes, validation, cumulative
+budget) and
 `<weights>/stretches.png` is redrawn (validation against cumulative samples).
 
     python -m iseg.stretch coarse --minutes 60 --out runs/stretch_coarse_1
@@ -23,6 +24,7 @@ import argparse
 import datetime
 import io
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +37,8 @@ from iseg.weights import STAGES, WEIGHTS_DIR, default_checkpoints, export_defaul
 CONFIGS = {"coarse": "coarse_cpu", "fine": "fine_cpu"}
 LOG_NAME = "stretches.csv"
 PLOT_NAME = "stretches.png"
-COLUMNS = ["date", "stage", "run", "config", "epochs", "samples", "minutes", "samples_per_s", "start_val_score",
+COLUMNS = ["date", "stage", "run", "config", "epochs", "samples", "minutes", "train_minutes", "samples_per_s",
+           "start_val_score",
            "best_val_score", "best_epoch", "val_noc@90", "val_miou@1", "shipped", "cumulative_samples",
            "cumulative_minutes", "machine"]
 
@@ -71,8 +74,10 @@ def read_log(weights_dir: Path) -> pd.DataFrame:
     return log
 
 
-def stretch_row(stage: str, run: Path, config: str, log: pd.DataFrame) -> dict:
-    """The log row of a finished stretch run folder (its metrics.csv and config.yaml)."""
+def stretch_row(stage: str, run: Path, config: str, log: pd.DataFrame, wall_minutes: float | None = None) -> dict:
+    """The log row of a finished stretch run folder (its metrics.csv and config.yaml). `minutes` is the stretch's
+    wall time (data set-up and validation included) where known, else its epochs' training time; `train_minutes`
+    the epochs' training time, which `samples_per_s` divides."""
     from iseg.bench import cpu_model
     from iseg.training.config import load_config
     from iseg.training.trainer import read_metrics
@@ -88,11 +93,13 @@ def stretch_row(stage: str, run: Path, config: str, log: pd.DataFrame) -> dict:
     improved = float(best["val_score"]) > start
     chosen = best if improved else rows[0]
     samples = len(trained) * cfg.samples_per_epoch
-    minutes = sum(float(r["seconds"]) for r in trained) / 60
+    train_minutes = sum(float(r["seconds"]) for r in trained) / 60
+    minutes = wall_minutes or train_minutes
     same_stage = log[log["stage"] == stage]
     return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"), "stage": stage,
             "run": str(run), "config": config, "epochs": len(trained), "samples": samples,
-            "minutes": round(minutes, 1), "samples_per_s": round(samples / max(minutes * 60, 1e-9), 2),
+            "minutes": round(minutes, 1), "train_minutes": round(train_minutes, 1),
+            "samples_per_s": round(samples / max(train_minutes * 60, 1e-9), 2),
             "start_val_score": start, "best_val_score": float(best["val_score"]), "best_epoch": int(best["epoch"]),
             "val_noc@90": float(chosen["val_noc@90"]), "val_miou@1": float(chosen["val_miou@1"]),
             "shipped": bool(improved),
@@ -101,10 +108,10 @@ def stretch_row(stage: str, run: Path, config: str, log: pd.DataFrame) -> dict:
             "machine": f"{cpu_model()}, {cfg.threads} threads"}
 
 
-def finish(stage: str, run: Path, weights_dir: Path, config: str) -> dict:
+def finish(stage: str, run: Path, weights_dir: Path, config: str, wall_minutes: float | None = None) -> dict:
     """Ship a finished stretch's best epoch when it beat its start; append its row to the log; redraw the plot."""
     log = read_log(weights_dir)
-    row = stretch_row(stage, run, config, log)
+    row = stretch_row(stage, run, config, log, wall_minutes)
     if row["shipped"]:
         best = run / "checkpoints" / "best.pt"
         if load_checkpoint(best).get("epoch") != row["best_epoch"]:
@@ -181,9 +188,10 @@ def main(argv: list[str] | None = None) -> dict:
             from iseg.training.config import parse_overrides
 
             settings = {**stretch_settings(args.stage, weights_dir, args.minutes), **parse_overrides(args.set)}
+            started = time.time()
             launch(args.stage, args.out, config=config, threads=args.threads, set=settings,
                    no_progress=args.no_progress)
-            row = finish(args.stage, Path(args.out), weights_dir, config)
+            row = finish(args.stage, Path(args.out), weights_dir, config, (time.time() - started) / 60)
     verdict = "shipped" if row["shipped"] else "not shipped (validation did not improve)"
     print(f"{args.stage} stretch: val_score {row['start_val_score']:.4f} -> best {row['best_val_score']:.4f} "
           f"(epoch {row['best_epoch']}), {row['samples']} samples in {row['minutes']} min: {verdict}")

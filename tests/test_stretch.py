@@ -60,8 +60,9 @@ def test_a_better_stretch_is_shipped_and_logged(tiny_default, tmp_path):
     weights = copy_of(weights, tmp_path)
     before = json.loads((weights / "manifest.json").read_text())
     run = fake_stretch(tmp_path / "s1", source, [0.5, 0.55, 0.6])
-    row = finish("coarse", run, weights, "tiny")
-    assert row["shipped"] and row["best_epoch"] == 2 and row["samples"] == 2 * 4 and row["minutes"] == 2.0
+    row = finish("coarse", run, weights, "tiny", wall_minutes=2.5)
+    assert row["shipped"] and row["best_epoch"] == 2 and row["samples"] == 2 * 4
+    assert row["minutes"] == 2.5 and row["train_minutes"] == 2.0 and row["samples_per_s"] == round(8 / 120, 2)
     after = json.loads((weights / "manifest.json").read_text())
     assert after["coarse"]["source"] == str(run / "checkpoints" / "best.pt")
     assert after["fine"] == before["fine"]  # the other stage is kept, file and provenance
