@@ -33,8 +33,10 @@ def raise_pending() -> None:
 @contextmanager
 def guarded() -> Iterator[None]:
     """Within the block, a Ctrl-C is raised even when it first arrives where Python drops it (see the module
-    docstring); outside the main thread, where no signal handler can be set, the block runs as it is."""
-    if threading.current_thread() is not threading.main_thread():
+    docstring); outside the main thread, where no signal handler can be set, and where SIGINT is ignored (a
+    background job, `nohup`), the block runs as it is."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
         yield
         return
     _pending.clear()

@@ -21,6 +21,14 @@ class _Finalizer:
         os.kill(os.getpid(), signal.SIGINT)
 
 
+@pytest.fixture(autouse=True)
+def default_sigint():
+    """Python's own SIGINT handler for the test (a background job starts with SIGINT ignored), restored after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture
 def interrupted_save(monkeypatch):
     """torch.save that receives a Ctrl-C in the middle of the write, dropped where it lands."""
@@ -58,3 +66,11 @@ def test_an_ordinary_interrupt_propagates_at_once():
             for _ in range(1000):
                 pass
             pytest.fail("the interrupt was not raised")
+
+
+def test_an_ignored_sigint_stays_ignored():
+    """A run started with SIGINT ignored (nohup, a background job) is not made interruptible by the guard."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with guarded():
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
