@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import torch
 
-AMP_SETTINGS = (True, False, "auto")
-
-
 def cpu_bf16_units() -> list[str]:
     """The CPU's bf16 units that oneDNN uses: 'AMX' and/or 'AVX512-BF16' (empty when it has none)."""
     units = []
@@ -32,7 +29,7 @@ def bf16_fast(device: torch.device) -> bool:
 
 def check_amp(value: object) -> None:
     """Refuse an `amp` setting that is not true, false or 'auto'."""
-    if not any(value is s or (isinstance(s, str) and value == s) for s in AMP_SETTINGS):
+    if not (value is True or value is False or value == "auto"):
         raise ValueError(f"training config key 'amp' must be true, false or 'auto', got {value!r}")
 
 
