@@ -376,18 +376,22 @@ def bench_caption(args: argparse.Namespace, info: dict) -> str:
             f"+ Adam. % of ceiling: against the faster layout of the large convolution.\n\n")
 
 
-def default_row(args: argparse.Namespace) -> dict:
+def default_row(args: argparse.Namespace, brs: str | None = None) -> dict:
     """Seconds per click of the shipped default model (trained weights) at the input sizes its checkpoints record,
-    flip on and off: what `--predictor default`, the demo and `make smoke` run."""
+    flip on and off: what `--predictor default`, the demo and `make smoke` run; with `brs` ("f-BRS-B") refining
+    the fine stage at inference (its "model" column is left empty: the refinement runs the head outside the
+    networks' forward passes)."""
     from iseg.weights import default_predictor
 
     image, gt = synthetic_scene(args.image)
     row: dict = {}
     for key, flip in (("cascade_flip", True), ("cascade", False)):
-        predictor = default_predictor(flip=flip)
+        predictor = default_predictor(flip=flip, brs=brs)
         times = click_session(predictor, image, gt, args.clicks)
-        row[f"{key}_click_s"], row[f"{key}_model_s"] = times["click_s"], times["model_s"]
-    row["config"] = f"default (shipped; coarse {predictor.coarse_size}, crop {predictor.target_size})"
+        row[f"{key}_click_s"] = times["click_s"]
+        row[f"{key}_model_s"] = float("nan") if brs else times["model_s"]
+    name = "default" if brs is None else f"default + {brs}"
+    row["config"] = f"{name} (shipped; coarse {predictor.coarse_size}, crop {predictor.target_size})"
     return row
 
 
@@ -402,7 +406,7 @@ def bench_table(args: argparse.Namespace, progress: bool = True) -> pd.DataFrame
         bar.update()
     if not args.no_default:
         bar.set_postfix_str("default model clicks")
-        rows.append(default_row(args))
+        rows += [default_row(args), default_row(args, brs="f-BRS-B")]
     bar.update()
     bar.close()
     table = pd.DataFrame(rows, columns=list(LABELS))

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coarse-size", type=int,
                    help="longer side of the whole image for the coarse network; default: the size the checkpoint "
                         "was trained at, 400 for a checkpoint that records none")
+    p.add_argument("--brs", default="none",
+                   help="refinement at inference of network predictors: f-BRS-B (docs/models.md) or none")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_debug_flag(p)
     return p
@@ -163,11 +165,22 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if not 0 < args.target_iou <= 1:
         parser.error(f"--target-iou must be in (0, 1], got {args.target_iou}")
     parse_names(parser, "--datasets", args.datasets)
+    check_brs(parser, args.brs)
     with reporting(parser.prog, args.debug):
         if args.out.exists() and any(p.name != LOCK_NAME for p in args.out.iterdir()) and not args.overwrite:
             parser.error(f"output folder {args.out} is not empty; choose another --out or pass --overwrite")
         with RunLock(args.out):
             return run(args)
+
+
+def check_brs(parser: argparse.ArgumentParser, mode: str) -> None:
+    """Refuse an unknown --brs mode before any work."""
+    from iseg.inference.brs import brs_mode
+
+    try:
+        brs_mode(mode)
+    except ValueError as error:
+        parser.error(f"--brs: {error}")
 
 
 def run(args: argparse.Namespace) -> pd.DataFrame:
@@ -185,7 +198,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     datasets = [load_dataset(name, root, config=args.data_config) for name, root in specs]
     predictor = load_predictor(args.predictor, coarse=args.coarse, fine=args.fine, device=args.device,
                                flip=not args.no_flip, target_size=args.target_size,
-                               coarse_size=args.coarse_size)
+                               coarse_size=args.coarse_size, brs=args.brs)
     table, _ = evaluate_to_folder(predictor, datasets, args.out, run_info(args, threads),
                                   max_clicks=args.max_clicks, target_iou=args.target_iou,
                                   stop_early=not args.full_curve, limit=args.limit, progress=not args.no_progress)

@@ -29,13 +29,14 @@ class Predictor(Protocol):
 
 def load_predictor(spec: str | None, *, coarse: str | Path | None = None, fine: str | Path | None = None,
                    device: str = "cpu", flip: bool = True, target_size: int | None = None,
-                   coarse_size: int | None = None, **kw) -> Predictor:
+                   coarse_size: int | None = None, brs: str | None = None, **kw) -> Predictor:
     """Build a predictor from a spec: "grabcut", "default", a .pt checkpoint, or coarse+fine checkpoints.
 
     `target_size` is the longer side of the networks' zoom-in crops (the protocol uses 600 on DAVIS) and
     `coarse_size` that of the whole image for the coarse network; None means the sizes the checkpoint records
     (the sizes it was trained at), or the protocol's 400 for a checkpoint that records none;
-    the GrabCut baseline has none. Extra keyword arguments go to the chosen constructor.
+    the GrabCut baseline has none. `brs` ("f-BRS-B"; None or "none": off) refines a network predictor at
+    inference (`iseg.inference.brs`). Extra keyword arguments go to the chosen constructor.
     """
     if coarse is not None or fine is not None:
         if coarse is None or fine is None:
@@ -46,22 +47,26 @@ def load_predictor(spec: str | None, *, coarse: str | Path | None = None, fine: 
         from iseg.inference import predictor_from_checkpoints
 
         return predictor_from_checkpoints(coarse, fine, device=device, flip=flip, target_size=target_size,
-                                          coarse_size=coarse_size, **kw)
+                                          coarse_size=coarse_size, brs=brs, **kw)
     if spec is None:
         raise ValueError(f"no predictor given; expected {SPECS_HELP}")
     if spec.lower() == "grabcut":
         from iseg.grabcut import GrabCutPredictor
+        from iseg.inference.brs import brs_mode
 
+        if brs_mode(brs) is not None:
+            raise ValueError(f"brs={brs!r} refines a network predictor; the GrabCut baseline has no network")
         return GrabCutPredictor(**kw)
     if spec.lower() == "default":
         from iseg.weights import default_predictor
 
-        return default_predictor(device=device, flip=flip, target_size=target_size, coarse_size=coarse_size, **kw)
+        return default_predictor(device=device, flip=flip, target_size=target_size, coarse_size=coarse_size,
+                                 brs=brs, **kw)
     if spec.endswith(".pt"):
         if not Path(spec).is_file():
             raise FileNotFoundError(f"checkpoint {spec} does not exist")
         from iseg.inference import predictor_from_checkpoints
 
         return predictor_from_checkpoints(spec, None, device=device, flip=flip, target_size=target_size,
-                                          coarse_size=coarse_size, **kw)
+                                          coarse_size=coarse_size, brs=brs, **kw)
     raise ValueError(f"unknown predictor {spec!r}; expected {SPECS_HELP}")

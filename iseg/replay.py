@@ -52,14 +52,17 @@ def load_run_predictor(config: dict, device: str | None = None):
 
     block = replay_block(config)
     spec, settings = dict(block["predictor"]), block["settings"]
+    spec.pop("brs", None)  # the resolved setting below decides
     try:
         predictor = load_predictor(spec.pop("spec", None), device=device or block.get("device", "cpu"),
                                    flip=settings.get("flip", True), target_size=settings.get("target_size"),
-                                   coarse_size=settings.get("coarse_size", settings.get("image_size")), **spec)
+                                   coarse_size=settings.get("coarse_size", settings.get("image_size")),
+                                   brs=settings.get("brs"), **spec)
     except (OSError, ValueError, RuntimeError) as error:
         raise ReplayUnavailable(f"cannot rebuild the run's predictor: {error}") from error
     notes = []
-    if predictor_settings(predictor) != settings:
+    resolved = {k: v for k, v in predictor_settings(predictor).items() if k in settings or v is not None}
+    if resolved != settings:  # a setting added since the run counts as unchanged while it is off (None)
         notes.append(f"the predictor now resolves {predictor_settings(predictor)}, the run had {settings}")
     recorded, now = block.get("checkpoints", {}), checkpoint_files(block["predictor"])
     notes += [f"checkpoint {path} changed since the run" for path in recorded if recorded[path] != now.get(path)]

@@ -25,9 +25,9 @@ from iseg.protocol import MAX_CLICKS, PRED_THRESHOLD
 
 RUN_FILES = ("config.json", "results.csv", "ious.csv")
 CLICKS_FILE = "clicks.csv"
-# Attributes a predictor resolves at construction that decide its output (network predictors: flip and input
-# sizes; the GrabCut baseline: its parameters).
-SETTING_NAMES = ("flip", "coarse_size", "image_size", "target_size", "use_zoom_in", "work_size", "radius",
+# Attributes a predictor resolves at construction that decide its output (network predictors: flip, input
+# sizes and inference-time refinement; the GrabCut baseline: its parameters).
+SETTING_NAMES = ("flip", "coarse_size", "image_size", "target_size", "use_zoom_in", "brs", "work_size", "radius",
                  "iterations", "init_box", "seed")
 NO_CLICKS_NOTE = "no clicks.csv (a run of an older version): tables and curves only, no replay"
 NO_REPLAY_NOTE = "config.json has no replay settings (a run of an older version): no replay"

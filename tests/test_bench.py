@@ -37,6 +37,10 @@ def test_bench_writes_one_table_with_every_column(tiny_run):
     default = saved.iloc[3]
     assert default["config"] == f"default (shipped; coarse {shipped.coarse_size}, crop {shipped.target_size})"
     assert default["cascade_flip_click_s"] > 0 and default["cascade_click_s"] > 0
+    refined = saved.iloc[4]
+    assert refined["config"] == (f"default + f-BRS-B (shipped; coarse {shipped.coarse_size}, "
+                                 f"crop {shipped.target_size})")
+    assert refined["cascade_flip_click_s"] > 0 and np.isnan(refined["cascade_flip_model_s"])
     row = saved.iloc[2]
     assert (row.drop("config").astype(float) > 0).all()
     assert row["params_M"] == pytest.approx(sum(p.numel() for p in bench.build_model("ifpn_tiny").parameters()) / 1e6)

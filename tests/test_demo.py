@@ -256,6 +256,32 @@ def test_undo_then_click_equals_a_fresh_replay_of_the_kept_clicks(kind):
     np.testing.assert_allclose(used.prob, first.prob, atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["single", "cascade"])
+def test_undo_with_f_brs_restores_its_scale_and_bias(kind):
+    from iseg.inference import CascadePredictor, SingleNetPredictor
+    from iseg.models import build_model
+
+    torch.manual_seed(0)
+    net = build_model("ifpn_tiny")
+
+    def make():
+        if kind == "single":
+            return SingleNetPredictor(net, flip=False, target_size=48, brs="f-BRS-B")
+        return CascadePredictor(net, net, flip=False, target_size=48, coarse_size=96, brs="f-BRS-B")
+
+    image = IMAGE[:96, :128]
+    used = ClickController(make(), image)
+    for click in [Click(30, 40, True), Click(70, 100, False), Click(50, 60, True)]:
+        used.add_click(click.row, click.col, click.is_positive)
+    used.undo()
+    used.add_click(NEXT_CLICK.row // 2, NEXT_CLICK.col // 2, True)
+    fresh = ClickController(make(), image)
+    for click in [*used.clicks]:
+        fresh.add_click(click.row, click.col, click.is_positive)
+    assert used.predictor.refiner.evaluations[-1] > 0
+    np.testing.assert_allclose(used.prob, fresh.prob, atol=1e-5)
+
+
 def test_cascade_steps_keep_the_intention_of_their_click():
     controller = ClickController(real_predictor("cascade"), IMAGE)
     assert controller.intention is None
@@ -406,7 +432,7 @@ def test_keyboard_shortcuts(demo, tmp_path):
     demo.handle_event(key_event("r"))
     assert demo.controller.clicks == []
     demo.handle_event(key_event("q"))  # not a shortcut: nothing happens
-    for key in ("Z", "Backspace", "R", "S", "O", "I"):
+    for key in ("Z", "Backspace", "R", "S", "O", "I", "B"):
         assert key in demo.help.value.replace("<b>", "").replace("</b>", "") or key.upper() in demo.help.value
 
 
@@ -450,6 +476,22 @@ def test_intention_toggle_draws_the_cascade_intention():
     assert changed_share(shown, plain) > 0.2  # outside the zoom-in box is dimmed
     demo.intention.value = False
     np.testing.assert_array_equal(frame_of(demo), plain)
+
+
+def test_f_brs_toggle_switches_the_refinement_for_the_next_click():
+    demo = ClickDemo(real_predictor("cascade"))
+    demo.load(IMAGE, name="noise")
+    assert not demo.refine.value and not demo.refine.disabled and "f-BRS" in demo.refine.tooltip
+    demo.handle_event(key_event("b"))
+    assert demo.controller.predictor.brs == "f-BRS-B" and "f-BRS-B on from the next click" in demo.status.value
+    demo.refine.value = False
+    assert demo.controller.predictor.refiner is None
+
+
+def test_f_brs_toggle_is_disabled_without_a_network(demo):
+    assert demo.refine.disabled
+    demo.handle_event(key_event("b"))
+    assert not demo.refine.value
 
 
 def test_upload_tooltip_and_controls_are_labelled(demo):

@@ -79,6 +79,7 @@ def test_unusable_counts_stop_before_any_work(tmp_path, capsys, option):
     (["--max-clicks", "99999999999999999999"], "--max-clicks must be an integer from 1 to 1000"),
     (["--target-size", "1000000"], "--target-size must be an integer from 1 to 4096, got 1000000"),
     (["--threads", "100000"], "--threads must be an integer from 1 to 1024, got 100000"),
+    (["--brs", "f-BRS-Z"], "--brs: unknown brs mode 'f-BRS-Z'; expected one of f-BRS-B or none"),
 ])
 def test_out_of_range_values_are_usage_errors_naming_the_option(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as exit_info:

@@ -60,7 +60,8 @@ def test_predictor_settings_are_the_resolved_sizes_of_a_checkpoint():
 
     cascade = load_predictor("default", flip=False)
     assert predictor_settings(cascade) == {"class": "CascadePredictor", "flip": False,
-                                           "coarse_size": cascade.coarse_size, "target_size": cascade.target_size}
+                                           "coarse_size": cascade.coarse_size, "target_size": cascade.target_size,
+                                           "brs": None}
     assert isinstance(cascade.coarse_size, int) and isinstance(cascade.target_size, int)
 
 

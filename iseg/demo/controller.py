@@ -47,15 +47,25 @@ def mask_png(mask: np.ndarray) -> bytes:
 
 def predictor_state(predictor) -> dict:
     """What `predictor` carries from one click to the next besides the previous mask: RITM's zoom-in crop
-    (`SingleNetPredictor.zoom_in`). The cascade and GrabCut keep only caches, so theirs is empty."""
+    (`SingleNetPredictor.zoom_in`) and f-BRS's scale and bias (`refiner.params`). The cascade without f-BRS and
+    GrabCut keep only caches, so theirs is empty."""
+    state = {}
     zoom_in = getattr(predictor, "zoom_in", None)
-    return dict(vars(zoom_in)) if zoom_in is not None else {}
+    if zoom_in is not None:
+        state["zoom_in"] = dict(vars(zoom_in))
+    refiner = getattr(predictor, "refiner", None)
+    if refiner is not None:
+        state["brs_params"] = refiner.params  # replaced, never changed in place, by each refinement
+    return state
 
 
 def restore_predictor_state(predictor, state: dict) -> None:
     """Put back a state taken by `predictor_state` (undo must predict as a fresh replay of the kept clicks)."""
-    if state:
-        vars(predictor.zoom_in).update(state)
+    if "zoom_in" in state:
+        vars(predictor.zoom_in).update(state["zoom_in"])
+    refiner = getattr(predictor, "refiner", None)
+    if refiner is not None:  # a step taken before f-BRS was switched on starts it afresh
+        refiner.params = state.get("brs_params")
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,12 @@ RESET_KEYS = ("r", "R")
 SAVE_KEYS = ("s", "S")
 INTENTION_KEYS = ("i", "I")
 OUTLINE_KEYS = ("o", "O")
+BRS_KEYS = ("b", "B")
+BRS_MODE = "f-BRS-B"
 PANEL_WIDTH = 300
 HELP = ("<b>Left click</b>: object. <b>Right click</b> or <b>Shift + click</b>: background.<br>"
         "Keys, with the pointer on the image: <b>Z</b> or <b>Backspace</b> undo, <b>R</b> reset, <b>S</b> save, "
-        "<b>O</b> outline only, <b>I</b> IFPN intention.")
+        "<b>O</b> outline only, <b>I</b> IFPN intention, <b>B</b> f-BRS refinement.")
 # The frame keeps its size (a flex box would stretch it to the cell's width); a crosshair to aim; while the model
 # runs, a "working" badge on the image and an amber border. Status and help wrap in the 300 px panel.
 CSS = """<style>
@@ -103,6 +105,12 @@ class ClickDemo(widgets.HBox):
         self.intention = compact(widgets.ToggleButton(
             value=False, description="IFPN intention", icon="eye",
             tooltip="Show what the coarse network intended and where it zoomed in for the last click (I)"))
+        refinable = hasattr(self.controller.predictor, "set_brs")
+        self.refine = compact(widgets.ToggleButton(
+            value=refinable and getattr(self.controller.predictor, "brs", None) is not None, description="f-BRS",
+            icon="magic", disabled=not refinable,
+            tooltip=(f"Refine each prediction at the clicks ({BRS_MODE}, docs/models.md): slower, often better "
+                     "on photos unlike the training ones (B)" if refinable else "f-BRS refines network predictors")))
         self.status = widgets.HTML()
         self.status.add_class("iseg-status")
         self.image = widgets.Image(format="jpeg")
@@ -122,12 +130,13 @@ class ClickDemo(widgets.HBox):
         self.save_button.on_click(lambda _: self.save())
         for control in (self.opacity, self.outline_only, self.intention):
             control.observe(lambda _: self._show(self.message), names="value")
+        self.refine.observe(self._on_refine, names="value")
 
         row = widgets.Layout(flex_flow="row wrap", align_items="center")
         panel = widgets.VBox([
             widgets.HTML(CSS), self.picker, self.upload,
             widgets.HBox([self.undo_button, self.reset_button, self.save_button], layout=row),
-            self.download, self.opacity, widgets.HBox([self.outline_only, self.intention], layout=row),
+            self.download, self.opacity, widgets.HBox([self.outline_only, self.intention, self.refine], layout=row),
             self.status, self.help,
         ], layout=widgets.Layout(width=f"{PANEL_WIDTH}px", flex="0 0 auto"))
         panel.add_class("iseg-panel")
@@ -210,6 +219,13 @@ class ClickDemo(widgets.HBox):
             self.intention.value = not self.intention.value
         elif key in OUTLINE_KEYS:
             self.outline_only.value = not self.outline_only.value
+        elif key in BRS_KEYS and not self.refine.disabled:
+            self.refine.value = not self.refine.value
+
+    def _on_refine(self, change: dict) -> None:
+        """Switch f-BRS on or off for the clicks that follow."""
+        self.controller.predictor.set_brs(BRS_MODE if change["new"] else None)
+        self._show(message=f"{BRS_MODE} {'on' if change['new'] else 'off'} from the next click")
 
     def undo(self) -> None:
         """Remove the last click (a queued one at once; a predicted one restores the mask before it)."""
@@ -300,17 +316,18 @@ class ClickDemo(widgets.HBox):
 
 
 def make_demo(predictor: str = "default", dataset: str | None = "GrabCut", n_samples: int = 10,
-              device: str = "cpu", flip: bool = False, **demo_options) -> ClickDemo:
+              device: str = "cpu", flip: bool = False, brs: str | None = None, **demo_options) -> ClickDemo:
     """The demo with a predictor from `iseg.predictor.load_predictor(predictor)` and the first `n_samples`.
 
     `flip` (horizontal-flip averaging) is off by default: it doubles the model's time per click
-    (docs/performance.md), and the demo's first aim is to answer within a fraction of a second.
+    (docs/performance.md), and the demo's first aim is to answer within a fraction of a second; so is `brs`
+    (f-BRS refinement, "f-BRS-B"), which the demo's toggle switches on.
     When the shipped default model is unavailable, falls back to the GrabCut baseline with a printed note.
     """
     from iseg.predictor import load_predictor
 
     try:
-        model = load_predictor(predictor, device=device, flip=flip)
+        model = load_predictor(predictor, device=device, flip=flip, brs=brs)
     except FileNotFoundError as error:  # no shipped weights in this checkout
         if predictor != "default":
             raise

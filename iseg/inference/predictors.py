@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from iseg.clicks import Click
+from iseg.inference.brs import ScaleBiasRefiner, brs_mode
 from iseg.inference.transforms import Crop, Flip, Resize, Roi, Transform
 from iseg.inference.zoom_in import ZoomIn, intention_roi
 from iseg.models import ISModel, clicks_to_points, load_model
@@ -20,8 +21,8 @@ from iseg.values import check_clicks, check_image, check_integer
 
 def prepare_model(model: ISModel, device: str | torch.device) -> ISModel:
     """An eval-mode copy of `model` for inference: BN folded into the convs, on `device`, channels-last weights
-    (1.5-2x faster convs on CPU; see docs/performance.md)."""
-    return fold_batchnorm(model).to(device).to(memory_format=torch.channels_last)
+    (1.5-2x faster convs on CPU; see docs/performance.md), no gradients for its weights."""
+    return fold_batchnorm(model).to(device).to(memory_format=torch.channels_last).requires_grad_(False)
 
 
 def image_to_tensor(image: np.ndarray, device: str | torch.device) -> Tensor:
@@ -40,13 +41,19 @@ def prob_to_tensor(prev_prob: np.ndarray | None, size: tuple[int, int], device: 
 
 
 def run_network(model: ISModel, image: Tensor, prev: Tensor, clicks: list[Click],
-                transforms: list[Transform]) -> Tensor:
-    """Probabilities (1, 1, H, W) of `model` on `image` (1, 3, H, W) through `transforms` (undone in reverse)."""
+                transforms: list[Transform], refiner: ScaleBiasRefiner | None = None) -> Tensor:
+    """Probabilities (1, 1, H, W) of `model` on `image` (1, 3, H, W) through `transforms` (undone in reverse),
+    refined at inference by `refiner` (f-BRS) when one is given."""
     batch = (image, prev, [clicks])
     for t in transforms:
         batch = t.transform(*batch)
     image_t, prev_t, clicks_t = batch
-    prob = torch.sigmoid(model(image_t, clicks_to_points(clicks_t).to(image.device), prev_t)["instances"])
+    points = clicks_to_points(clicks_t).to(image.device)
+    if refiner is None:
+        logits = model(image_t, points, prev_t)["instances"]
+    else:
+        logits = refiner.logits(model, image_t, points, prev_t, clicks_t, len(clicks))
+    prob = torch.sigmoid(logits)
     for t in reversed(transforms):
         prob = t.inv_transform(prob)
     return prob.clamp_(0, 1)
@@ -54,11 +61,18 @@ def run_network(model: ISModel, image: Tensor, prev: Tensor, clicks: list[Click]
 
 class _ImagePredictor:
     """Holds the current image as a tensor on the device (the once-per-image work). Subclasses run copies of their
-    networks made by `prepare_model` (later changes to the given models are not seen)."""
+    networks made by `prepare_model` (later changes to the given models are not seen). With `brs` ("f-BRS-B")
+    the network whose output is the final mask is refined at inference (`iseg.inference.brs`)."""
 
-    def __init__(self, device: str | torch.device):
+    def __init__(self, device: str | torch.device, brs: str | None = None):
         self.device = torch.device(device)
         self.image: Tensor | None = None
+        self.set_brs(brs)
+
+    def set_brs(self, brs: str | None) -> None:
+        """Refinement at inference on ("f-BRS-B") or off (None, "none") from the next predict on."""
+        self.brs = brs_mode(brs)
+        self.refiner = ScaleBiasRefiner() if self.brs else None
 
     def set_image(self, image: np.ndarray) -> None:
         """Convert the (H, W, 3) uint8 RGB image once and reset the per-image state."""
@@ -67,6 +81,13 @@ class _ImagePredictor:
 
     def reset(self) -> None:
         """Forget the per-image state."""
+        if self.refiner is not None:
+            self.refiner.reset()
+
+    @staticmethod
+    def _grad_mode(refiner: ScaleBiasRefiner | None):
+        """Inference mode, or no-grad mode when refining (its optimisation needs tensors autograd can record)."""
+        return torch.inference_mode() if refiner is None else torch.no_grad()
 
     def _inputs(self, clicks: list[Click], prev_prob: np.ndarray | None) -> tuple[Tensor, Tensor]:
         """The image and previous probabilities as tensors, once the clicks are checked against the image."""
@@ -81,8 +102,8 @@ class SingleNetPredictor(_ImagePredictor):
     zoom-in from the second click (crops resized to a longer side of `target_size`) and horizontal-flip averaging."""
 
     def __init__(self, model: ISModel, zoom_in: bool = True, flip: bool = True, target_size: int = TARGET_SIZE,
-                 device: str | torch.device = "cpu", image_size: int | None = None):
-        super().__init__(device)
+                 device: str | torch.device = "cpu", image_size: int | None = None, brs: str | None = None):
+        super().__init__(device, brs)
         check_integer("target_size", target_size)
         if image_size is not None:
             check_integer("image_size", image_size)
@@ -91,16 +112,18 @@ class SingleNetPredictor(_ImagePredictor):
         self.reset()
 
     def reset(self) -> None:
+        super().reset()
         # Fresh transforms per image: Resize, ZoomIn and Flip cache their per-image results across clicks.
         self.zoom_in = ZoomIn(self.target_size, full_size=self.image_size) if self.use_zoom_in else None
         first = self.zoom_in or (Resize(self.image_size) if self.image_size else None)
         self.transforms: list[Transform] = [t for t in (first, Flip() if self.flip else None) if t is not None]
 
-    @torch.inference_mode()
     def predict(self, clicks: list[Click], prev_prob: np.ndarray | None = None) -> np.ndarray:
         """(H, W) float32 probabilities in [0, 1] for all clicks so far and the previous (H, W) probabilities."""
-        image, prev = self._inputs(clicks, prev_prob)
-        return run_network(self.model, image, prev, clicks, self.transforms)[0, 0].cpu().numpy()
+        refiner = self.refiner  # one setting for the whole click, even if set_brs is called meanwhile
+        with self._grad_mode(refiner):
+            image, prev = self._inputs(clicks, prev_prob)
+            return run_network(self.model, image, prev, clicks, self.transforms, refiner)[0, 0].cpu().numpy()
 
 
 class CascadePredictor(_ImagePredictor):
@@ -109,8 +132,8 @@ class CascadePredictor(_ImagePredictor):
     probabilities as its previous mask; the result, pasted into a zero map, is the final (and next previous) mask."""
 
     def __init__(self, coarse: ISModel, fine: ISModel, flip: bool = True, target_size: int = TARGET_SIZE,
-                 device: str | torch.device = "cpu", coarse_size: int = TARGET_SIZE):
-        super().__init__(device)
+                 device: str | torch.device = "cpu", coarse_size: int = TARGET_SIZE, brs: str | None = None):
+        super().__init__(device, brs)
         check_integer("target_size", target_size)
         check_integer("coarse_size", coarse_size)
         self.coarse = prepare_model(coarse, self.device)
@@ -119,6 +142,7 @@ class CascadePredictor(_ImagePredictor):
         self.reset()
 
     def reset(self) -> None:
+        super().reset()
         # Fresh transforms per image: Resize and Flip cache their per-image results across clicks.
         self.coarse_transforms: list[Transform] = [Resize(self.coarse_size)] + ([Flip()] if self.flip else [])
         self.fine_flip = [Flip()] if self.flip else []
@@ -126,24 +150,27 @@ class CascadePredictor(_ImagePredictor):
         self.last_coarse: np.ndarray | None = None  # (H, W) float32 coarse probabilities of the last predict
         self._crop: Crop | None = None
 
-    @torch.inference_mode()
     def predict(self, clicks: list[Click], prev_prob: np.ndarray | None = None) -> np.ndarray:
         """(H, W) float32 probabilities in [0, 1] for all clicks so far and the previous (H, W) probabilities."""
-        image, prev = self._inputs(clicks, prev_prob)
-        coarse = run_network(self.coarse, image, prev, clicks, self.coarse_transforms)
-        self.last_coarse = coarse[0, 0].cpu().numpy()
-        self.last_roi = intention_roi(coarse[0, 0], clicks)
-        if self._crop is None or self._crop.roi != self.last_roi:  # the same ROI reuses its resized image crop
-            self._crop = Crop(self.last_roi, self.target_size)
-        fine = run_network(self.fine, image, coarse, clicks, [self._crop, *self.fine_flip])
-        return fine[0, 0].cpu().numpy()
+        refiner = self.refiner  # one setting for the whole click, even if set_brs is called meanwhile
+        with self._grad_mode(refiner):
+            image, prev = self._inputs(clicks, prev_prob)
+            coarse = run_network(self.coarse, image, prev, clicks, self.coarse_transforms)
+            self.last_coarse = coarse[0, 0].cpu().numpy()
+            self.last_roi = intention_roi(coarse[0, 0], clicks)
+            if self._crop is None or self._crop.roi != self.last_roi:  # the same ROI reuses its resized image crop
+                self._crop = Crop(self.last_roi, self.target_size)
+            fine = run_network(self.fine, image, coarse, clicks, [self._crop, *self.fine_flip], refiner)
+            return fine[0, 0].cpu().numpy()
 
 
 def predictor_from_checkpoints(coarse_path: str | Path, fine_path: str | Path | None = None,
                                device: str | torch.device = "cpu", flip: bool = True,
                                target_size: int | None = None,
-                               coarse_size: int | None = None) -> SingleNetPredictor | CascadePredictor:
-    """A SingleNetPredictor (RITM zoom-in) from one checkpoint, or a CascadePredictor from coarse + fine.
+                               coarse_size: int | None = None,
+                               brs: str | None = None) -> SingleNetPredictor | CascadePredictor:
+    """A SingleNetPredictor (RITM zoom-in) from one checkpoint, or a CascadePredictor from coarse + fine;
+    `brs` ("f-BRS-B" or None) refines the network whose output is the final mask at inference.
 
     Sizes left None are the ones the checkpoint records (`input_sizes`: the fine one's for a cascade), else the
     protocol's TARGET_SIZE: `coarse_size` is the longer side of the whole image, `target_size` of the zoom-in crop.
@@ -153,7 +180,7 @@ def predictor_from_checkpoints(coarse_path: str | Path, fine_path: str | Path | 
     target_size = recorded.get("fine", TARGET_SIZE) if target_size is None else target_size
     if fine_path is None:
         return SingleNetPredictor(load_model(coarse_path, device), flip=flip, target_size=target_size, device=device,
-                                  image_size=coarse_size)
+                                  image_size=coarse_size, brs=brs)
     coarse, fine = load_model(coarse_path, device, stage="coarse"), load_model(fine_path, device, stage="fine")
     return CascadePredictor(coarse, fine, flip=flip, target_size=target_size,
-                            device=device, coarse_size=coarse_size)
+                            device=device, coarse_size=coarse_size, brs=brs)

@@ -62,6 +62,10 @@ class ISModel(nn.Module):
     def forward(self, image: Tensor, points: Tensor, prev_mask: Tensor) -> dict[str, Tensor]:
         """image (B, 3, H, W) RGB in [0, 1]; points (B, 2P, 3) rows (row, col, order), first P positive, empty -1;
         prev_mask (B, 1, H, W) in [0, 1] -> {"instances", "instances_aux"}: (B, 1, H, W) logits."""
+        return self.head_output(self.head_input(image, points, prev_mask), image.shape[-2:])
+
+    def head_input(self, image: Tensor, points: Tensor, prev_mask: Tensor) -> Tensor:
+        """The features that enter the OCR head (B, C, h, w): everything but the head (f-BRS refines these)."""
         stem = self.backbone.stem((image - self.mean) / self.std) + self.click_encoder(points, prev_mask)
         branches = self.backbone.features(stem)
         x = self.fuse(torch.cat([resize_to(b, branches[0].shape[-2:]) for b in branches], dim=1))
@@ -72,8 +76,11 @@ class ISModel(nn.Module):
             x = self.half_fuse(torch.cat([up, stem], dim=1))
             if self.half_attention is not None:
                 x = self.half_attention(up, x, points, stride=2)
+        return x
+
+    def head_output(self, x: Tensor, size: torch.Size | tuple[int, int]) -> dict[str, Tensor]:
+        """The head on features `x` from `head_input`, logits upsampled to the input `size` (H, W)."""
         logits, aux = self.head(x)
-        size = image.shape[-2:]
         return {"instances": resize_to(logits, size), "instances_aux": resize_to(aux, size)}
 
     def param_groups(self, lr: float, backbone_lr_mult: float) -> list[dict[str, Any]]:
