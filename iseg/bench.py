@@ -44,6 +44,7 @@ from iseg.models import ISModel, build_model, clicks_to_points
 from iseg.models.config import load_model_config
 from iseg.models.layers import fold_batchnorm
 from iseg.protocol import PRED_THRESHOLD
+from iseg.values import MAX_SIDE
 
 DEFAULT_CONFIGS = "ritm_hrnet18,ifpn_hrnet18,ifpn_lite"
 TRAINING_CONFIGS = "coarse_cpu,fine_cpu"
@@ -69,8 +70,9 @@ def parse_size(text: str) -> tuple[int, int]:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a size HEIGHTxWIDTH such as 480x854, got {text!r}") from None
-    if height < 1 or width < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive size HEIGHTxWIDTH such as 480x854, got {text!r}")
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(f"expected a size HEIGHTxWIDTH with sides from 1 to {MAX_SIDE} such as "
+                                         f"480x854, got {text!r}")
     return height, width
 
 

@@ -6,6 +6,7 @@ the same functions here (a ValueError naming the argument); docs/errors.md lists
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from numbers import Integral
@@ -48,6 +49,21 @@ def check_integer(name: str, value: object) -> int:
     if error:
         raise ValueError(f"{name} {error}")
     return int(value)
+
+
+def check_number(name: str, value: object, low: float | None = None, high: float | None = None) -> float:
+    """`value` when it is a finite real number within [low, high] (a None bound: none), else a ValueError naming
+    `name` and the range."""
+    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if real and math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high):
+        return value
+    if low is not None and high is not None:
+        wanted = f"a finite number from {low} to {high}"
+    elif low is not None:
+        wanted = f"a finite number >= {low}"
+    else:
+        wanted = "a finite number"
+    raise ValueError(f"{name} must be {wanted}, got {value!r}")
 
 
 def split_names(text: str, what: str) -> list[str]:

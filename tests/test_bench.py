@@ -118,7 +118,8 @@ def test_parse_size_error_names_the_value():
 
 @pytest.mark.parametrize("args, message", [(["--size", "0"], "--size must be an integer from 1 to 4096, got 0"),
                                            (["--threads", "0"], "--threads must be an integer from 1 to 1024, got 0"),
-                                           (["--image", "0x80"], "expected a positive size"),
+                                           (["--image", "0x80"], "with sides from 1 to 4096"),
+                                           (["--train-crop", "100000x80"], "got '100000x80'"),
                                            (["--configs", "nope"], "error: unknown model 'nope'")])
 def test_unusable_arguments_are_one_line_errors_before_any_work(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as exit_info:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from iseg.data.sample import IGNORE, Sample
+from iseg.values import check_number
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class Augmentation:
             raise ValueError(f"augment scale_range must be (low, high) with 0 < low <= high, got {self.scale_range!r}")
         if self.long_side is not None and self.long_side < 1:
             raise ValueError(f"augment long_side must be a positive number of pixels or null, got {self.long_side}")
+        for name in ("flip_prob", "brightness_contrast_prob", "rgb_shift_prob"):
+            check_number(f"augment {name}", getattr(self, name), low=0, high=1)
+        for name in ("brightness_contrast", "rgb_shift"):
+            check_number(f"augment {name}", getattr(self, name), low=0)
+        for bound in self.scale_range:
+            check_number("augment scale_range (each)", bound, low=0)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         """Augmented copy of `sample`: image (h, w, 3) uint8, mask (h, w) int8, objects (h, w) int32 or None,

@@ -20,6 +20,7 @@ import yaml
 from iseg.training.augment import Augmentation
 from iseg.training.points_sampler import MultiPointSampler
 from iseg.training.precision import check_amp
+from iseg.values import check_number
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
 STAGES = ("coarse", "fine")
@@ -117,6 +118,10 @@ class TrainConfig:
                              f"got {self.budget_minutes!r}")
         if not 0 < self.lr < float("inf"):
             raise ValueError(f"training config key 'lr' must be a positive finite number, got {self.lr!r}")
+        for key in ("backbone_lr_mult", "gamma", "aux_loss_weight"):
+            check_number(f"training config key {key!r}", getattr(self, key), low=0)
+        for beta in self.betas:
+            check_number("training config key 'betas' (each)", beta, low=0, high=0.9999)
 
     @property
     def crop_size(self) -> tuple[int, int]:

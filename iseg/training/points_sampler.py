@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from iseg.clicks import Click
+from iseg.values import check_number
 
 EMPTY = -1.0
 NEGATIVE_STRATEGIES = ("border", "other", "bg")
@@ -49,9 +50,14 @@ class MultiPointSampler:
         for name in ("merge_objects_prob", "single_click_prob", "positive_erode_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"sampler {name} must be a probability in [0, 1], got {getattr(self, name)}")
-        if self.first_click_center < 1.0:
-            raise ValueError(f"sampler first_click_center must be >= 1, got {self.first_click_center}")
+        check_number("sampler first_click_center", self.first_click_center, low=1)
+        check_number("sampler prob_gamma", self.prob_gamma, low=0)
+        check_number("sampler border_ratio", self.border_ratio, low=0)
         object.__setattr__(self, "negative_probs", tuple(self.negative_probs))
+        for p in self.negative_probs:
+            check_number("sampler negative_probs (each)", p, low=0)
+        if len(self.negative_probs) != 3 or sum(self.negative_probs) <= 0:
+            raise ValueError(f"sampler negative_probs must be 3 weights with a positive sum, got {self.negative_probs}")
 
     def __call__(self, mask: np.ndarray, objects: np.ndarray | None,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, bool]:
