@@ -27,7 +27,7 @@ from iseg.atomic import write_text
 from iseg.cli import LOCK_NAME, Interrupted, RunLock, add_debug_flag, parse_names, reporting, require_positive
 from iseg.evaluation import PER_CLICK_COLUMNS, evaluate, per_click_rows, results_table
 from iseg.predictor import SPECS_HELP, load_predictor
-from iseg.protocol import PRED_THRESHOLD
+from iseg.protocol import DATASET_TARGET_SIZES, PRED_THRESHOLD
 from iseg.runs import replay_info
 from iseg.values import split_names
 
@@ -126,28 +126,53 @@ def slug(name: str) -> str:
 
 
 def compare(methods: dict[str, dict], datasets: list, out: Path | str, *, device: str = "cpu", flip: bool = True,
-            **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+            protocol_sizes: bool = False, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate several predictors on the same datasets, each into out/<method slug>/.
 
     `methods` maps a display name to `load_predictor` arguments, e.g. {"GrabCut": {"spec": "grabcut"},
-    "IFPN": {"coarse": "c.pt", "fine": "f.pt"}}. Returns (results table, per-click IoUs), both with a
-    `method` column first. `options` go to `iseg.evaluation.evaluate`.
+    "IFPN": {"coarse": "c.pt", "fine": "f.pt"}}. With `protocol_sizes`, a network predictor whose arguments set no
+    `target_size` evaluates the datasets where the protocol uses another zoom-in size (DAVIS at 600:
+    `iseg.protocol.DATASET_TARGET_SIZES`) at that size, into out/<method slug>_target<size>/. Returns (results
+    table, per-click IoUs), both with a `method` column first. `options` go to `iseg.evaluation.evaluate`.
     """
     with RunLock(out):
-        return _compare(methods, datasets, Path(out), device, flip, options)
+        return _compare(methods, datasets, Path(out), device, flip, protocol_sizes, options)
 
 
-def _compare(methods: dict[str, dict], datasets: list, out: Path, device: str, flip: bool,
+def protocol_size(method: dict, dataset: str, protocol_sizes: bool) -> int | None:
+    """The zoom-in size the protocol sets for a network predictor without a size of its own on `dataset` (DAVIS:
+    600), when `protocol_sizes`; None: the method's own."""
+    network = str(method.get("spec", "")).lower() != "grabcut" and "target_size" not in method
+    return DATASET_TARGET_SIZES.get(dataset) if protocol_sizes and network else None
+
+
+def method_spec(method: dict, dataset: str, protocol_sizes: bool) -> dict:
+    """The load_predictor arguments `method` runs with on `dataset` (see `protocol_size`)."""
+    size = protocol_size(method, dataset, protocol_sizes)
+    return dict(method) if size is None else {**method, "target_size": size}
+
+
+def size_groups(method: dict, datasets: list, protocol_sizes: bool) -> list[tuple[int | None, list]]:
+    """[(protocol size or None, datasets)] in the order the datasets come (see `protocol_size`)."""
+    groups: dict[int | None, list] = {}
+    for d in datasets:
+        groups.setdefault(protocol_size(method, getattr(d, "name", ""), protocol_sizes), []).append(d)
+    return list(groups.items())
+
+
+def _compare(methods: dict[str, dict], datasets: list, out: Path, device: str, flip: bool, protocol_sizes: bool,
              options: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`compare` with the lock of `out` held."""
     tables, per_clicks = [], []
-    for name, spec in methods.items():
-        spec = dict(spec)
-        predictor = load_predictor(spec.pop("spec", None), device=device, flip=flip, **spec)
-        info = {"method": name, "predictor": methods[name], "device": device, "flip": flip, "options": options}
-        table, per_click = evaluate_to_folder(predictor, datasets, Path(out) / slug(name), info, **options)
-        tables.append(table.assign(method=name))
-        per_clicks.append(per_click.assign(method=name))
+    for name, method in methods.items():
+        for size, group in size_groups(method, datasets, protocol_sizes):
+            spec = method_spec(method, getattr(group[0], "name", ""), protocol_sizes)
+            info = {"method": name, "predictor": dict(spec), "device": device, "flip": flip, "options": options}
+            predictor = load_predictor(spec.pop("spec", None), device=device, flip=flip, **spec)
+            folder = Path(out) / (slug(name) if size is None else f"{slug(name)}_target{size}")
+            table, per_click = evaluate_to_folder(predictor, group, folder, info, **options)
+            tables.append(table.assign(method=name))
+            per_clicks.append(per_click.assign(method=name))
     first = ["method"]
     table = pd.concat(tables, ignore_index=True)
     per_click = pd.concat(per_clicks, ignore_index=True)

@@ -52,7 +52,8 @@ def load_run_predictor(config: dict, device: str | None = None):
 
     block = replay_block(config)
     spec, settings = dict(block["predictor"]), block["settings"]
-    spec.pop("brs", None)  # the resolved setting below decides
+    for key in ("flip", "target_size", "coarse_size", "brs", "device"):
+        spec.pop(key, None)  # the resolved settings below decide
     try:
         predictor = load_predictor(spec.pop("spec", None), device=device or block.get("device", "cpu"),
                                    flip=settings.get("flip", True), target_size=settings.get("target_size"),

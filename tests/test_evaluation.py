@@ -184,3 +184,38 @@ def test_load_predictor_passes_the_zoom_in_size_to_network_predictors(tmp_path):
     assert load_predictor(None, coarse=path, fine=path).target_size == 400
     assert load_predictor("grabcut", target_size=600) is not None
 
+
+
+def test_protocol_sizes_evaluate_davis_at_600_in_a_folder_of_its_own(tmp_path):
+    import json
+
+    from iseg.evaluate import compare, method_spec
+    from iseg.models import build_model
+    from iseg.models.checkpoint import model_payload, save_checkpoint
+
+    class Davis(TinyDataset):
+        name = "DAVIS"
+
+    path = str(save_checkpoint(tmp_path / "tiny.pt", model_payload(build_model("ifpn_tiny"))))
+    methods = {"net": {"spec": path}, "sized": {"spec": path, "target_size": 48}, "GrabCut": {"spec": "grabcut"}}
+    table, _ = compare(methods, [TinyDataset(), Davis()], tmp_path / "evaluate", max_clicks=1, progress=False,
+                       protocol_sizes=True, flip=False)
+    assert sorted(p.name for p in (tmp_path / "evaluate").iterdir()) == ["GrabCut", "net", "net_target600", "sized"]
+    settings = json.loads((tmp_path / "evaluate" / "net_target600" / "config.json").read_text())["replay"]["settings"]
+    assert settings["target_size"] == 600
+    davis_only = json.loads((tmp_path / "evaluate" / "net_target600" / "config.json").read_text())["replay"]
+    assert [d["name"] for d in davis_only["datasets"]] == ["DAVIS"]
+    assert table.groupby("method")["dataset"].apply(list).to_dict() == {
+        "GrabCut": ["Tiny", "DAVIS"], "net": ["Tiny", "DAVIS"], "sized": ["Tiny", "DAVIS"]}
+    assert method_spec({"spec": path}, "DAVIS", False) == {"spec": path}
+    assert method_spec({"spec": "grabcut"}, "DAVIS", True) == {"spec": "grabcut"}
+
+
+def test_load_present_skips_absent_folders_with_a_note(tmp_path, shared_datasets):
+    from iseg.data import load_present
+
+    config = {"GrabCut": shared_datasets / "GrabCut", "DAVIS": tmp_path / "DAVIS"}
+    present, notes = load_present(["GrabCut", "DAVIS", f"Berkeley={tmp_path / 'nowhere'}"], config)
+    assert [d.name for d in present] == ["GrabCut"]
+    assert notes == [f"DAVIS: no folder at {tmp_path / 'DAVIS'}, skipped",
+                     f"Berkeley: no folder at {tmp_path / 'nowhere'}, skipped"]

@@ -2,7 +2,7 @@
 
 from iseg.data.base import ImageObjects, ObjectsDataset
 from iseg.data.config import load_data_config, parse_dataset_spec
-from iseg.data.registry import DATASETS, canonical_name, load_dataset
+from iseg.data.registry import DATASETS, canonical_name, load_dataset, load_present
 from iseg.data.sample import IGNORE, Sample
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "canonical_name",
     "load_data_config",
     "load_dataset",
+    "load_present",
     "parse_dataset_spec",
 ]

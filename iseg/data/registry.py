@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -10,7 +11,7 @@ from iseg.data.base import ObjectsDataset
 from iseg.data.bsds import BSDS500Dataset
 from iseg.data.coco import CocoDataset
 from iseg.data.coco_lvis import CocoLvisDataset
-from iseg.data.config import DEFAULT_CONFIG, config_paths
+from iseg.data.config import DEFAULT_CONFIG, config_paths, parse_dataset_spec
 
 DATASETS = ("GrabCut", "Berkeley", "DAVIS", "COCO_MVal", "SBD", "PascalVOC", "COCO", "COCO_LVIS", "BSDS500",
             "folder")
@@ -54,3 +55,18 @@ def load_dataset(name: str, root: str | Path | None = None, *, config: str | Pat
         return labelmap.LabelMapDataset(name, root, labelmap.LAYOUTS[name], split=split, **options)
     readers = {"COCO": CocoDataset, "COCO_LVIS": CocoLvisDataset, "BSDS500": BSDS500Dataset}
     return readers[name](root, split=split, **options)
+
+
+def load_present(specs: Sequence[str], config: str | Path | Mapping | None = None) -> tuple[list[ObjectsDataset],
+                                                                                           list[str]]:
+    """The datasets of `specs` (NAME or NAME=PATH) whose folders exist, and a note for each one that is absent
+    (e.g. the paper's benchmarks that a machine does not hold)."""
+    present, notes = [], []
+    for spec in specs:
+        name, root = parse_dataset_spec(spec)
+        folder_path = Path(root).expanduser() if root is not None else dataset_root(name, config)
+        if folder_path.is_dir():
+            present.append(load_dataset(name, folder_path, config=config))
+        else:
+            notes.append(f"{canonical_name(name)}: no folder at {folder_path}, skipped")
+    return present, notes
