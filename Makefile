@@ -96,7 +96,7 @@ endef
 gpu-pack: $(PACKED)/manifest.json
 
 $(PACKED)/manifest.json:
-	$(GPU_ENV) timeout 3600 $(GPU_PY) -m iseg.data.pack --out $(PACKED) --overwrite $(PACK_ARGS)
+	$(GPU_ENV) timeout 3600 $(GPU_PY) -m iseg.training.pack --out $(PACKED) --overwrite $(PACK_ARGS)
 
 gpu-train: $(PACKED)/manifest.json
 	@for d in $(GPU_RUN)_coarse $(GPU_RUN)_fine $(GPU_RUN)_eval; do \

@@ -1,4 +1,4 @@
-"""Packing training data into one folder under a size budget (iseg.data.pack) and `make gpu-train` in tiny form."""
+"""Packing training data into one folder under a size budget (iseg.training.pack) and `make gpu-train` in tiny form."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import yaml
 
 from iseg.data import load_dataset, parse_dataset_spec
 from iseg.data.overlap import dataset_fingerprints, shared_photos
-from iseg.data.pack import MIB, QUALITIES, folder_size, pack
+from iseg.training.pack import MIB, QUALITIES, folder_size, pack
 from iseg.training import load_config
 from iseg.training.data import build_data
 
@@ -146,7 +146,7 @@ def test_make_gpu_train_in_tiny_form_on_cpu(tmp_path, sources):
                                            (["--limit", "-2"], "--limit must be a positive number (1 or more)"),
                                            (["--budget-mib", "0"], "budget_mib must be a positive number")])
 def test_unusable_pack_arguments_are_one_line_errors(tmp_path, capsys, args, message):
-    from iseg.data.pack import main
+    from iseg.training.pack import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path / "packed"), *args])

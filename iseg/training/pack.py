@@ -1,4 +1,4 @@
-"""Packing a training config's data into one small folder: `python -m iseg.data.pack --out datasets/packed`.
+"""Packing a training config's data into one small folder: `python -m iseg.training.pack --out datasets/packed`.
 
 The data is read exactly as training reads it (`iseg.training.data.build_data`: the config's `data` mix, the
 evaluation sets' photos (`exclude`) left out by content, the held-out validation images left out of the training
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: pack and print where and how big."""
     from iseg.training.config import parse_overrides
 
-    parser = argparse.ArgumentParser(prog="python -m iseg.data.pack", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m iseg.training.pack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("datasets/packed"), help="folder to write (git-ignored)")
     parser.add_argument("--config", default="coarse_cpu", help="training config whose data is packed")
