@@ -184,6 +184,12 @@ def test_predict_needs_an_image_and_a_matching_prev(tiny):
     predictor.set_image(random_image(10, 12))
     with pytest.raises(ValueError, match=r"prev_prob has shape \(12, 10\), expected the image size \(10, 12\)"):
         predictor.predict([Click(1, 1, True)], np.zeros((12, 10), np.float32))
+    for bad in (np.nan, 5.0, -0.5):
+        prev = np.zeros((10, 12), np.float32)
+        prev[3, 4] = bad
+        with pytest.raises(ValueError, match=r"prev_prob must hold probabilities in \[0, 1\]; 1 value\(s\) do not"):
+            predictor.predict([Click(1, 1, True)], prev)
+    predictor.predict([Click(1, 1, True)], np.ones((10, 12), np.int64))  # a 0/1 mask of any dtype is fine
     with pytest.raises(ValueError, match="expected an \\(H, W, 3\\) uint8 RGB image"):
         predictor.set_image(np.zeros((10, 12), np.uint8))
 

@@ -37,6 +37,10 @@ def prob_to_tensor(prev_prob: np.ndarray | None, size: tuple[int, int], device: 
         return torch.zeros(1, 1, *size, device=device)
     if prev_prob.shape != size:
         raise ValueError(f"prev_prob has shape {prev_prob.shape}, expected the image size {size}")
+    outside = ~((prev_prob >= 0) & (prev_prob <= 1))  # NaN included
+    if outside.any():
+        raise ValueError(f"prev_prob must hold probabilities in [0, 1]; {int(outside.sum())} value(s) do not, "
+                         f"e.g. {prev_prob[outside].flat[0]}")
     return torch.as_tensor(prev_prob, dtype=torch.float32, device=device)[None, None]
 
 

@@ -120,8 +120,18 @@ class TrainConfig:
             raise ValueError(f"training config key 'lr' must be a positive finite number, got {self.lr!r}")
         for key in ("backbone_lr_mult", "gamma", "aux_loss_weight"):
             check_number(f"training config key {key!r}", getattr(self, key), low=0)
+        if len(self.betas) != 2:
+            raise ValueError(f"training config key 'betas' must be Adam's two betas, e.g. [0.9, 0.999], got "
+                             f"{list(self.betas)!r}")
         for beta in self.betas:
             check_number("training config key 'betas' (each)", beta, low=0, high=0.9999)
+        if not isinstance(self.data, dict) or not self.data:
+            raise ValueError(f"training config key 'data' must map dataset names to sampling weights, e.g. "
+                             f"{{COCO_MVal: 1.0}}, got {self.data!r}")
+        for name, weight in self.data.items():
+            check_number(f"training config key 'data' weight of {name}", weight, low=0)
+        if sum(self.data.values()) <= 0:
+            raise ValueError(f"training config key 'data' needs a positive weight, got {self.data!r}")
 
     @property
     def crop_size(self) -> tuple[int, int]:
