@@ -386,3 +386,15 @@ def test_mix_sampler_weights_shards_and_epochs():
     assert sorted(shards[0] + shards[1]) == sorted(keys)
     sampler.set_epoch(2)
     assert list(sampler) != keys
+
+
+def test_a_training_set_made_only_of_protected_photos_is_an_error_naming_it(tmp_path):
+    from iseg.data import load_dataset
+    from iseg.data.overlap import dataset_fingerprints
+    from iseg.training.data import without_photos
+
+    from test_training_helpers import make_folder_dataset
+
+    dataset = load_dataset("folder", make_folder_dataset(tmp_path / "ds", count=3), per_instance=False)
+    with pytest.raises(ValueError, match="training set GrabCut-like: every one of its 3 image"):
+        without_photos(dataset, [dataset_fingerprints(dataset)], "training set GrabCut-like")

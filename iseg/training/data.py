@@ -81,8 +81,12 @@ def without_photos(dataset, protected: list[Fingerprints], label: str) -> torch.
     base = getattr(dataset, "dataset", dataset)
     positions = list(getattr(dataset, "indices", range(len(base))))
     kept = [j for n, j in enumerate(positions) if n not in found]
-    print(f"{label}: {len(found)} image(s) that are evaluation or validation photos left out "
-          f"(e.g. {', '.join(sorted(found.values())[:3])})")
+    example = ", ".join(sorted(found.values())[:3])
+    if not kept:
+        raise ValueError(f"{label}: every one of its {len(found)} image(s) is an evaluation or validation photo "
+                         f"(e.g. {example}), so nothing is left to train on; train on other data, or change "
+                         "`exclude` / `val` if this set is not meant for evaluation")
+    print(f"{label}: {len(found)} image(s) that are evaluation or validation photos left out (e.g. {example})")
     return Subset(base, kept)
 
 
