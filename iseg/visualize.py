@@ -143,7 +143,8 @@ def plot_training_curves(metrics: pd.DataFrame, title: str | None = None):
     for column in (c for c in metrics if c.startswith("val_")):
         val_ax.plot(metrics["epoch"], metrics[column], marker="o", markersize=3, label=column)
     val_ax.set(xlabel="epoch", ylabel="validation")
-    val_ax.legend(loc="lower right", fontsize=8)
+    if val_ax.lines:  # a run without validation has no val_* column: no legend to draw
+        val_ax.legend(loc="lower right", fontsize=8)
     for ax in (loss_ax, val_ax):
         ax.grid(alpha=0.3)
     if title:
