@@ -109,8 +109,9 @@ class ClickDemo(widgets.HBox):
         self.refine = compact(widgets.ToggleButton(
             value=refinable and getattr(self.controller.predictor, "brs", None) is not None, description="f-BRS",
             icon="magic", disabled=not refinable,
-            tooltip=(f"Refine each prediction at the clicks ({BRS_MODE}, docs/models.md): slower, often better "
-                     "on photos unlike the training ones (B)" if refinable else "f-BRS refines network predictors")))
+            tooltip=(f"Refine each prediction at the clicks ({BRS_MODE}, docs/models.md): slower; it helps where a "
+                     "mask stops improving and may disturb one that is nearly done (B)" if refinable
+                     else "f-BRS refines network predictors")))
         self.status = widgets.HTML()
         self.status.add_class("iseg-status")
         self.image = widgets.Image(format="jpeg")

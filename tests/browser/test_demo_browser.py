@@ -166,7 +166,8 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     assert image.evaluate("(img) => getComputedStyle(img).cursor") == "crosshair"
     assert "Backspace" in parts["shortcuts"].text_content()
     titles = page.locator(".iseg-demo button").evaluate_all("(buttons) => buttons.map((b) => b.title)")
-    assert len(titles) == 5 and all(t and t != "null" for t in titles), titles  # upload, undo, reset, save, intention
+    assert len(titles) == 6 and all(t and t != "null" for t in titles), titles  # upload, undo, reset, save,
+    assert "f-BRS" in titles[-1]                                                  # intention, f-BRS
     box = boxes["image"]
 
     def at(row: int, col: int) -> tuple[float, float]:
