@@ -29,3 +29,13 @@ def write_text(path: Path | str, text: str) -> None:
     """Write `text` to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def unused_path(path: Path | str) -> Path:
+    """`path` if nothing is there, else the first of <stem>_2<suffix>, <stem>_3<suffix>, ... that is free."""
+    path = Path(path)
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+    return candidate

@@ -222,6 +222,10 @@ def test_coco_json_round_trip_and_annotation_cost_log(photos, tmp_path):
     assert [(r["image"], r["object"], r["clicks"], r["positive_clicks"], r["mask"]) for r in rows] == [
         ("a.jpg", "1", "2", "2", "a_1.png"), ("a.jpg", "2", "1", "1", "a_2.png"), ("b.png", "1", "2", "1", "")]
     assert float(rows[0]["seconds"]) == pytest.approx(6.5) and float(rows[1]["seconds"]) == pytest.approx(1.0)
+    clock.now += 0.1 + 0.2  # a sum of float seconds is shown to the millisecond, never 12.276000000000002
+    s.click(20, 30, True)
+    seconds = s.summary()["seconds"]
+    assert seconds == round(seconds, 3) and len(repr(seconds).split(".")[-1]) <= 3
 
 
 def test_rle_encoding_round_trips():

@@ -415,6 +415,11 @@ def test_buttons_fire_undo_reset_and_save_and_the_status_follows(demo, tmp_path)
     saved = cv2.imread(str(tmp_path / "toy_0_mask.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(saved == 255, demo.controller.mask)
     assert "Saved" in demo.status.value
+    first = (tmp_path / "toy_0_mask.png").read_bytes()
+    demo.undo_button.click()
+    demo.save_button.click()  # a second save of the photo keeps the first one
+    assert (tmp_path / "toy_0_mask.png").read_bytes() == first
+    assert (tmp_path / "toy_0_mask_2.png").is_file() and f"Saved {tmp_path / 'toy_0_mask_2.png'}" in demo.status.value
     demo.reset_button.click()
     assert demo.controller.clicks == [] and "0 clicks" in demo.status.value and "s/click" not in demo.status.value
 

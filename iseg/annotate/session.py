@@ -333,8 +333,9 @@ class AnnotationSession:
         write_text(self.out / LOG_FILE, text.getvalue())
 
     def summary(self) -> dict[str, float]:
-        """Photos with objects, objects with masks, clicks and seconds over the whole folder."""
+        """Photos with objects, objects with masks, clicks and seconds (to the millisecond, as the log) over the
+        whole folder."""
         annotated = self._annotated()
         objects = [o for _, image_objects in annotated for o in image_objects]
         return {"photos": len(self.names), "annotated_photos": len(annotated), "objects": len(objects),
-                "clicks": sum(len(o.clicks) for o in objects), "seconds": sum(o.seconds for o in objects)}
+                "clicks": sum(len(o.clicks) for o in objects), "seconds": round(sum(o.seconds for o in objects), 3)}

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import numpy as np
 from ipyevents import Event
 
+from iseg.atomic import unused_path
 from iseg.data.sample import Sample
 from iseg.demo.controller import ClickController, load_image_bytes
 from iseg.demo.frame import MAX_HEIGHT, MAX_WIDTH, FrameRenderer, FrameStyle, display_scale, encode_jpeg
@@ -245,13 +246,13 @@ class ClickDemo(widgets.HBox):
         self.worker.wait()
 
     def save(self) -> Path | None:
-        """Save the mask after every queued click as <save_dir>/<image name>_mask.png; the path (None without an
-        image)."""
+        """Save the mask after every queued click as <save_dir>/<image name>_mask.png, numbered (_mask_2.png, ...)
+        when an earlier save of the image is there: never overwritten. The path (None without an image)."""
         if self.controller.image is None:
             self._show(message="Nothing to save: no image.")
             return None
         self.wait()
-        path = self.controller.save_mask(self.save_dir / mask_name(self.image_name))
+        path = self.controller.save_mask(unused_path(self.save_dir / mask_name(self.image_name)))
         self._show(message=f"Saved {path}")
         return path
 
