@@ -164,7 +164,8 @@ class Explorer(widgets.VBox):
         self.table.add_class("iseg-samples")
         self.sample_picker = widgets.Dropdown(description="Sample", layout=widgets.Layout(width="480px"))
         self.sample_picker.add_class("iseg-sample-picker")
-        self.slider = widgets.IntSlider(value=1, min=1, max=1, description="Click", continuous_update=False)
+        self.slider = widgets.IntSlider(value=1, min=1, max=1, description="Click", continuous_update=False,
+                                        layout=widgets.Layout(width="480px"))  # a step per click wide enough to hit
         self.slider.add_class("iseg-click-slider")
         self.intention = widgets.Checkbox(value=True, description="IFPN intention", indent=False)
         self.panels = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
@@ -181,7 +182,7 @@ class Explorer(widgets.VBox):
         self.intention.observe(lambda _: self.show_click(), names="value")
 
         heading = lambda text: widgets.HTML(f"<h3>{text}</h3>")
-        controls = widgets.VBox([self.sample_picker, widgets.HBox([self.slider, self.intention]), self.status],
+        controls = widgets.VBox([self.sample_picker, self.slider, self.intention, self.status],
                                 layout=widgets.Layout(width="500px"))
         self.replay_section = widgets.VBox([heading("Replay a sample click by click"),
                                             widgets.HBox([controls, self.iou_curve],

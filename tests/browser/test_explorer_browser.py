@@ -72,6 +72,7 @@ def test_explorer_in_jupyterlab(page, lab, tmp_path, shared_datasets):
     page.wait_for_timeout(500)  # let the scroll settle before measuring
     track = page.locator(".iseg-click-slider .noUi-target").bounding_box()
     handle = page.locator(".iseg-click-slider .noUi-handle").bounding_box()
+    assert track["width"] >= 300, track  # the slider spans the controls: about 20 px per click at 20 clicks
     page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
     page.mouse.down()
     page.mouse.move(track["x"] + 0.75 * track["width"], track["y"] + track["height"] / 2, steps=8)
