@@ -18,6 +18,7 @@ from iseg.data.sample import Sample
 from iseg.demo.controller import ClickController, load_image_bytes
 from iseg.demo.frame import MAX_HEIGHT, MAX_WIDTH, FrameRenderer, FrameStyle, display_scale, encode_jpeg
 from iseg.demo.worker import PredictionWorker
+from iseg.inference.brs import BRS_MODES
 from iseg.resources import project_root
 
 DEFAULT_SAVE_DIR = project_root() / "runs" / "demo"
@@ -27,7 +28,7 @@ SAVE_KEYS = ("s", "S")
 INTENTION_KEYS = ("i", "I")
 OUTLINE_KEYS = ("o", "O")
 BRS_KEYS = ("b", "B")
-BRS_MODE = "f-BRS-B"
+BRS_MODE = BRS_MODES[0]  # what the f-BRS toggle switches on
 PANEL_WIDTH = 300
 HELP = ("<b>Left click</b>: object. <b>Right click</b> or <b>Shift + click</b>: background.<br>"
         "Keys, with the pointer on the image: <b>Z</b> or <b>Backspace</b> undo, <b>R</b> reset, <b>S</b> save, "

@@ -5,8 +5,8 @@ After the network's forward pass, a per-channel scale and bias on the features t
 positive click discs towards probability 1, negative towards 0 (RITM's click loss), plus a regulariser that keeps
 the scale near 1 and the bias near 0. Only the head runs per iteration: the backbone's features are computed once
 per click, which is what makes it cheap. The optimisation stops after a bounded number of evaluations, once every
-click pixel is on its side of the threshold, or once the mask stops changing; the prediction with the lowest loss
-is kept. The parameters carry over from click to click of one image (a warm start) and are reset by a new image.
+click disc is firmly on its side (`FeatureBRS.stop_prob`), or once the mask stops changing; the prediction with the
+lowest loss is kept. The parameters carry over from click to click of one image (a warm start) and are reset by a new image.
 """
 
 from __future__ import annotations
