@@ -383,12 +383,12 @@ def default_row(args: argparse.Namespace, brs: str | None = None) -> dict:
     flip on and off: what `--predictor default`, the demo and `make smoke` run; with `brs` ("f-BRS-B") refining
     the fine stage at inference (its "model" column is left empty: the refinement runs the head outside the
     networks' forward passes)."""
-    from iseg.weights import default_predictor
+    from iseg.weights import model_predictor
 
     image, gt = synthetic_scene(args.image)
     row: dict = {}
     for key, flip in (("cascade_flip", True), ("cascade", False)):
-        predictor = default_predictor(flip=flip, brs=brs)
+        predictor = model_predictor(flip=flip, brs=brs)
         times = click_session(predictor, image, gt, args.clicks)
         row[f"{key}_click_s"] = times["click_s"]
         row[f"{key}_model_s"] = float("nan") if brs else times["model_s"]

@@ -10,8 +10,9 @@ import numpy as np
 from iseg.clicks import Click
 
 SPECS_HELP = (
-    '"grabcut" (classical baseline), "default" (the shipped model), a path to a .pt checkpoint '
-    '(single network), or coarse= and fine= checkpoint paths (IFPN cascade)'
+    '"grabcut" (classical baseline), "default" (the shipped model), a model folder or its manifest.json (e.g. a '
+    "fine-tune's model/), a path to a .pt checkpoint (single network), or coarse= and fine= checkpoint paths "
+    "(IFPN cascade)"
 )
 
 
@@ -30,7 +31,8 @@ class Predictor(Protocol):
 def load_predictor(spec: str | None, *, coarse: str | Path | None = None, fine: str | Path | None = None,
                    device: str = "cpu", flip: bool = True, target_size: int | None = None,
                    coarse_size: int | None = None, brs: str | None = None, **kw) -> Predictor:
-    """Build a predictor from a spec: "grabcut", "default", a .pt checkpoint, or coarse+fine checkpoints.
+    """Build a predictor from a spec: "grabcut", "default", a model folder (or its manifest.json), a .pt checkpoint,
+    or coarse+fine checkpoints.
 
     `target_size` is the longer side of the networks' zoom-in crops (the protocol uses 600 on DAVIS) and
     `coarse_size` that of the whole image for the coarse network; None means the sizes the checkpoint records
@@ -57,11 +59,12 @@ def load_predictor(spec: str | None, *, coarse: str | Path | None = None, fine: 
         if brs_mode(brs) is not None:
             raise ValueError(f"brs={brs!r} refines a network predictor; the GrabCut baseline has no network")
         return GrabCutPredictor(**kw)
-    if spec.lower() == "default":
-        from iseg.weights import default_predictor
+    from iseg.weights import MANIFEST, model_manifest, model_predictor
 
-        return default_predictor(device=device, flip=flip, target_size=target_size, coarse_size=coarse_size,
-                                 brs=brs, **kw)
+    manifest = MANIFEST if spec.lower() == "default" else model_manifest(spec)
+    if manifest is not None:
+        return model_predictor(manifest, device=device, flip=flip, target_size=target_size, coarse_size=coarse_size,
+                               brs=brs, **kw)
     if spec.endswith(".pt"):
         if not Path(spec).is_file():
             raise FileNotFoundError(f"checkpoint {spec} does not exist")

@@ -40,20 +40,25 @@ def predictor_settings(predictor) -> dict:
 
 
 def _absolute(value):
-    """A checkpoint path made absolute; any other value as it is."""
-    return str(Path(value).expanduser().resolve()) if isinstance(value, (str, Path)) and str(value).endswith(
-        ".pt") else value
+    """A checkpoint path or model folder made absolute; any other value as it is."""
+    from iseg.weights import model_manifest
+
+    if isinstance(value, (str, Path)) and (str(value).endswith(".pt") or model_manifest(value) is not None):
+        return str(Path(value).expanduser().resolve())
+    return value
 
 
 def checkpoint_files(spec: Mapping) -> dict[str, str]:
-    """sha256 of every checkpoint a predictor spec loads (the shipped default model's files for "default")."""
+    """sha256 of every checkpoint a predictor spec loads (a model folder's files; the shipped default model's
+    for "default")."""
     from iseg.checksum import sha256_of
+    from iseg.weights import MANIFEST, default_checkpoints, model_manifest
 
     paths = [v for v in spec.values() if isinstance(v, str) and v.endswith(".pt")]
-    if str(spec.get("spec", "")).lower() == "default":
-        from iseg.weights import default_checkpoints
-
-        paths += [str(p) for p in default_checkpoints().values()]
+    name = str(spec.get("spec", ""))
+    manifest = MANIFEST if name.lower() == "default" else model_manifest(name) if name else None
+    if manifest is not None:
+        paths += [str(p) for p in default_checkpoints(manifest).values()]
     return {path: sha256_of(path) for path in paths if Path(path).is_file()}
 
 

@@ -60,9 +60,10 @@ def export_checkpoint(source: Path | str, target: Path | str, half: bool = True)
 
 
 def export_default(checkpoints: dict[str, Path | str], weights_dir: Path | str = WEIGHTS_DIR,
-                   force: bool = False) -> dict:
+                   force: bool = False, about: dict | None = None) -> dict:
     """Export training checkpoints by stage ({"coarse": ..., "fine": ...}) as the default model: fp16 files
-    `default_<stage>.pt` in `weights_dir` and their sha256 in its manifest.json (written last).
+    `default_<stage>.pt` in `weights_dir` and their sha256 in its manifest.json (written last), with `about`
+    (e.g. the training data and budget of a fine-tune) under its "about" key.
 
     Both checkpoints are loaded and exported to temporary files before anything is replaced; existing files
     are replaced only with `force`.
@@ -94,6 +95,8 @@ def export_default(checkpoints: dict[str, Path | str], weights_dir: Path | str =
                 export_checkpoint(checkpoints[stage], staged[stage])
             manifest = {stage: kept.get(stage) or {"file": targets[stage].name, "sha256": sha256_of(staged[stage]),
                                                    "source": str(checkpoints[stage])} for stage in STAGES}
+            if about:
+                manifest["about"] = about
             for stage in staged:
                 os.replace(staged[stage], targets[stage])
         finally:
@@ -103,12 +106,22 @@ def export_default(checkpoints: dict[str, Path | str], weights_dir: Path | str =
     return manifest
 
 
-def default_predictor(device: str = "cpu", flip: bool = True, **kwargs):
-    """The default two-stage predictor (coarse intention net + fine net) from the shipped weights."""
-    paths = default_checkpoints()
+def model_manifest(spec: str | Path) -> Path | None:
+    """The manifest of a model folder given as the folder or its manifest.json (e.g. a fine-tune's `model/`),
+    or None when `spec` is neither."""
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / "manifest.json").is_file():
+        return path / "manifest.json"
+    return path if path.name == "manifest.json" and path.is_file() else None
+
+
+def model_predictor(manifest: Path | str = MANIFEST, device: str = "cpu", flip: bool = True, **kwargs):
+    """The two-stage predictor (coarse intention net + fine net) of a model folder's manifest (default: the
+    shipped weights)."""
+    paths = default_checkpoints(manifest)
     from iseg.inference import predictor_from_checkpoints
 
-    return predictor_from_checkpoints(paths["coarse"], paths.get("fine"), device=device, flip=flip, **kwargs)
+    return predictor_from_checkpoints(paths["coarse"], paths["fine"], device=device, flip=flip, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> dict:

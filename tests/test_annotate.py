@@ -228,6 +228,31 @@ def test_coco_json_round_trip_and_annotation_cost_log(photos, tmp_path):
     assert seconds == round(seconds, 3) and len(repr(seconds).split(".")[-1]) <= 3
 
 
+def test_objects_carry_categories_into_coco_the_log_and_a_resumed_session(photos, tmp_path):
+    out = tmp_path / "out"
+    s = open_session(photos, out)
+    s.set_category(" polyp ")                         # new objects are polyps from now on
+    s.click(10, 10, True)
+    s.new_object()
+    s.click(30, 50, True)
+    s.set_category("instrument")                      # renames the selected object, and the next ones
+    s.next_image()
+    s.click(20, 20, True)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(str(out / "annotations/instances_images.json"))
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    assert sorted(names.values()) == ["instrument", "polyp"]
+    found = [(coco.imgs[a["image_id"]]["file_name"], a["iseg_object"], names[a["category_id"]])
+             for a in coco.loadAnns(coco.getAnnIds())]
+    assert found == [("a.jpg", 1, "polyp"), ("a.jpg", 2, "instrument"), ("b.png", 1, "instrument")]
+    with open(out / "annotation_log.csv", newline="") as f:
+        assert [r["category"] for r in csv.DictReader(f)] == ["polyp", "instrument", "instrument"]
+    again = open_session(photos, out)
+    assert [o.category for o in again.objects["a"]] == ["polyp", "instrument"]
+    with pytest.raises(ValueError, match="non-empty name"):
+        s.set_category("  ")
+
+
 def test_rle_encoding_round_trips():
     mask = np.zeros((7, 5), bool)
     mask[1:4, 2:5] = True
@@ -265,29 +290,25 @@ def test_widget_drives_the_session_with_synthetic_events(photos, tmp_path):
     view.objects.value = 1
     view.delete_button.click()
     assert [o.id for o in view.session.image_objects] == [2] and not (out / "masks/a_1.png").exists()
+    view.objects.value = 2
+    view.category.value = "polyp"                                            # the category field renames it
+    assert view.session.image_objects[0].category == "polyp" and "polyp" in view.category.options
+    view.category.value = " "
+    assert "non-empty name" in view.status.value and view.session.category == "polyp"
 
 
 @pytest.mark.parametrize("args, message", [(["--photos", "0"], "--photos must be a positive number"),
-                                           (["--objects", "-1"], "--objects must be a positive number"),
-                                           (["--min-area", "-10"], "--min-area must be a positive number")])
-def test_standin_arguments_are_checked_before_any_work(tmp_path, capsys, args, message):
-    from iseg.annotate.standin import main
+                                           (["--photos", "2", "--max-clicks", "0"],
+                                            "--max-clicks must be an integer from 1"),
+                                           (["--photos", "9999"], "asked for 9999 photos, but the dataset has")])
+def test_simulate_arguments_are_checked_before_any_work(tmp_path, capsys, args, message, shared_datasets):
+    from iseg.annotate.simulate import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["--out", str(tmp_path / "out"), *args])
+        main(["--dataset", "CVC_ClinicDB_train", "--out", str(tmp_path / "out"), *args])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
-
-
-def test_standin_with_an_unknown_annotator_is_an_error_not_written(tmp_path, capsys, shared_datasets):
-    from iseg.annotate.standin import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--out", str(tmp_path / "out"), "--annotator", "99", "--photos", "1"])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "region of annotator 99" in err and "annotators found: [" in err
-    assert "Traceback" not in err and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("mask", [np.array([[0, 256]], np.int32), np.array([[0, 2]], np.uint8),

@@ -31,9 +31,9 @@ def test_bench_writes_one_table_with_every_column(tiny_run):
     assert list(saved.columns) == list(bench.LABELS)
     assert list(saved["config"])[:3] == ["ceiling: conv3x3 256->256 100x100 NCHW",
                                          "ceiling: conv3x3 256->256 100x100 NHWC", "ifpn_tiny"]
-    from iseg.weights import default_predictor
+    from iseg.weights import model_predictor
 
-    shipped = default_predictor()
+    shipped = model_predictor()
     default = saved.iloc[3]
     assert default["config"] == f"default (shipped; coarse {shipped.coarse_size}, crop {shipped.target_size})"
     assert default["cascade_flip_click_s"] > 0 and default["cascade_click_s"] > 0

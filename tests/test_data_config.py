@@ -12,9 +12,11 @@ from iseg.data import DATASETS, canonical_name, load_data_config, load_dataset, 
 from iseg.resources import project_root
 
 
-def test_default_config_lists_every_format_but_folder() -> None:
+def test_default_config_lists_every_format_but_folder_and_split_names() -> None:
+    from iseg.data.registry import SPLIT_NAMES
+
     config = load_data_config()
-    assert set(config) == set(DATASETS) - {"folder"}
+    assert set(config) == set(DATASETS) - {"folder", *SPLIT_NAMES}
     assert all(path.is_absolute() for path in config.values())
     assert config["DAVIS"] == project_root() / "datasets" / "DAVIS"
 

@@ -103,3 +103,57 @@ def test_finetune_refuses_a_used_run_folder_and_a_bad_stage(tmp_path, capsys):
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "new" / "coarse").exists()  # no stage trained
+
+
+@pytest.mark.timeout(600)
+def test_finetune_on_every_photo_with_eval_sets_mix_and_an_exported_model(tmp_path, capsys):
+    from iseg.predictor import load_predictor
+    from iseg.weights import model_manifest
+
+    data = make_folder(tmp_path / "annotated", photos=3)
+    other = make_folder(tmp_path / "other", photos=2)
+    for path in (other / "images").iterdir():                            # other photos than the annotated ones
+        cv2.imwrite(str(path), 255 - cv2.imread(str(path)))
+    out = tmp_path / "run"
+    code = main(["--data", str(data), "--out", str(out), "--holdout", "0", "--eval", f"folder={other}",
+                 "--no-before", "--mix", "0.25", "--stages", "fine", "--epochs", "1", "--samples-per-epoch", "4",
+                 "--set", "batch_size=4", "--threads", "1", "--max-clicks", "2", "--no-flip", "--no-progress"])
+    assert code == 0
+    assert json.loads((out / "split.json").read_text()) == {"train": ["photo0", "photo1", "photo2"], "holdout": []}
+    config = load_checkpoint(out / "fine/checkpoints/last.pt")["train_config"]
+    assert config["data"][f"folder={(out / 'data/train').resolve()}"] == pytest.approx(0.75)
+    assert sum(config["data"].values()) == pytest.approx(1.0) and "COCO_MVal" in config["data"]  # the base's data
+    assert config["data_options"] == {"BSDS500": {"split": "train+val+test"}}
+    assert f"folder={other}" in config["exclude"] and "GrabCut" in config["exclude"]  # eval photos never train
+
+    manifest = json.loads((out / "model/manifest.json").read_text())
+    assert manifest["about"]["photos"] == 3 and manifest["about"]["mix"] == 0.25
+    assert manifest["about"]["samples"] == {"fine": 4} and set(manifest["about"]["minutes"]) == {"fine"}
+    assert model_manifest(out / "model") == out / "model/manifest.json"
+    predictor = load_predictor(str(out / "model"), flip=False)           # the demo's and iseg.evaluate's spec
+    assert predictor is not None and load_predictor(str(out / "model/manifest.json"), flip=False) is not None
+
+    table = pd.read_csv(out / "evaluate/results.csv")
+    assert list(table["method"]) == [AFTER] and list(table["dataset"]) == ["folder"]
+    assert (out / "evaluate/miou_folder.png").exists()
+    assert json.loads((out / "finetune.json").read_text())["evaluated_on"] == {"folder": 3}
+
+
+def test_holdout_zero_needs_eval_sets_and_mix_is_a_share(tmp_path, capsys):
+    data = make_folder(tmp_path / "annotated", photos=2)
+    for args, message in ((["--holdout", "0"], "give datasets to evaluate on (--eval)"),
+                          (["--holdout", "0", "--eval", "GrabCut", "--mix", "1"], "mix must be a share")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--data", str(data), "--out", str(tmp_path / "new"), *args])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
+def test_an_annotated_photo_that_is_an_evaluation_photo_never_trains(tmp_path, capsys):
+    data = make_folder(tmp_path / "annotated", photos=2)
+    copy = make_folder(tmp_path / "copy", photos=2)                      # the same photos under another folder
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(data), "--out", str(tmp_path / "run"), "--holdout", "0", "--eval", f"folder={copy}",
+              "--threads", "1", "--no-progress"])
+    assert exit_info.value.code == 2 and "is an evaluation or validation photo" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "fine").exists()

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iseg.annotate.coco import CATEGORY, coco_document, decode_mask, encode_mask
+from iseg.annotate.coco import CATEGORY, check_category, coco_document, decode_mask, encode_mask
 from iseg.atomic import atomic_path, write_text
 from iseg.clicks import Click
 from iseg.data.io import find_images, read_image
@@ -43,29 +43,32 @@ FORMAT = "iseg-annotation-v1"
 STATE_FILE = "annotation.json"
 COCO_FILE = Path("annotations") / "instances_images.json"
 LOG_FILE = "annotation_log.csv"
-LOG_COLUMNS = ["image", "object", "mask", "clicks", "positive_clicks", "negative_clicks", "seconds"]
+LOG_COLUMNS = ["image", "object", "category", "mask", "clicks", "positive_clicks", "negative_clicks", "seconds"]
 
 
 @dataclass
 class AnnotatedObject:
-    """One object of a photo: its number k (masks/<stem>_<k>.png), clicks, seconds spent on it, and its mask as
-    `encode_mask` fields (None while it has no pixel)."""
+    """One object of a photo: its number k (masks/<stem>_<k>.png), clicks, seconds spent on it, its mask as
+    `encode_mask` fields (None while it has no pixel) and its category (the COCO export's)."""
 
     id: int
     clicks: list[Click] = field(default_factory=list)
     seconds: float = 0.0
     encoded: dict | None = None
+    category: str = CATEGORY
 
     def to_json(self) -> dict:
         """The object as saved in annotation.json."""
-        return {"id": self.id, "clicks": [[c.row, c.col, int(c.is_positive)] for c in self.clicks],
+        return {"id": self.id, "category": self.category,
+                "clicks": [[c.row, c.col, int(c.is_positive)] for c in self.clicks],
                 "seconds": round(self.seconds, 3), "mask": self.encoded}
 
     @classmethod
     def from_json(cls, data: dict) -> AnnotatedObject:
-        """The object from annotation.json."""
+        """The object from annotation.json (a file written before categories: every object an "object")."""
         clicks = [Click(int(r), int(c), bool(p)) for r, c, p in data["clicks"]]
-        return cls(int(data["id"]), clicks, float(data["seconds"]), data.get("mask"))
+        return cls(int(data["id"]), clicks, float(data["seconds"]), data.get("mask"),
+                   check_category(data.get("category", CATEGORY)))
 
 
 def mask_file(stem: str, object_id: int) -> str:
@@ -86,14 +89,16 @@ def check_stems(stems: list[str], folder: Path) -> None:
 class AnnotationSession:
     """Photos of `images_dir` annotated into `out_dir` through `predictor` (docs/design.md protocol).
 
-    `clock` (seconds, monotonic) measures the time spent on each object: from selecting or creating it to its
+    `category` is the category new objects get (change it with `set_category`, which also renames the selected
+    object's). `clock` (seconds, monotonic) measures the time spent on each object: from selecting or creating it to its
     last click or undo, summed over visits; an object started by a click with none selected also gets the time
     since the photo was shown or the last object was let go.
     """
 
     def __init__(self, images_dir: str | Path, out_dir: str | Path, predictor, *, category: str = CATEGORY,
                  clock: Callable[[], float] = time.monotonic):
-        self.images_dir, self.out, self.category, self.clock = Path(images_dir), Path(out_dir), category, clock
+        self.images_dir, self.out, self.clock = Path(images_dir), Path(out_dir), clock
+        self.category = check_category(category)
         if not self.images_dir.is_dir():
             raise FileNotFoundError(f"photo folder {self.images_dir} does not exist")
         self.photos = find_images(self.images_dir)
@@ -181,7 +186,7 @@ class AnnotationSession:
     def new_object(self) -> int:
         """Start a new, empty object on the current photo and select it; its number."""
         with self._lock:
-            obj = AnnotatedObject(max((o.id for o in self.image_objects), default=0) + 1)
+            obj = AnnotatedObject(max((o.id for o in self.image_objects), default=0) + 1, category=self.category)
             self.objects.setdefault(self.name, []).append(obj)
             self.controller.reset()
             self._start_visit(obj)
@@ -197,6 +202,15 @@ class AnnotationSession:
                 self.controller.add_click(click.row, click.col, click.is_positive)
             self._start_visit(obj)
             self._write_state()
+
+    def set_category(self, name: str) -> None:
+        """The category of new objects from now on, and of the selected object (saved)."""
+        with self._lock:
+            self.category = check_category(name)
+            if self.current is not None:
+                self._object(self.current).category = self.category
+                self._write_state()
+                self._write_views()
 
     def ensure_object(self) -> int:
         """The selected object's number, after starting a new one when none is selected."""
@@ -319,17 +333,17 @@ class AnnotationSession:
         annotated = self._annotated()
         images = [{"file_name": self.files[stem], "height": objects[0].encoded["segmentation"]["size"][0],
                    "width": objects[0].encoded["segmentation"]["size"][1]} for stem, objects in annotated]
-        objects = [[{**o.encoded, "id": o.id, "clicks": len(o.clicks), "seconds": round(o.seconds, 3)}
-                    for o in image_objects] for _, image_objects in annotated]
-        write_text(self.out / COCO_FILE, json.dumps(coco_document(images, objects, self.category)) + "\n")
+        objects = [[{**o.encoded, "id": o.id, "category": o.category, "clicks": len(o.clicks),
+                     "seconds": round(o.seconds, 3)} for o in image_objects] for _, image_objects in annotated]
+        write_text(self.out / COCO_FILE, json.dumps(coco_document(images, objects)) + "\n")
         text = io.StringIO()
         writer = csv.writer(text)
         writer.writerow(LOG_COLUMNS)
         for stem in sorted(self.objects):
             for o in self.objects[stem]:
                 positive = sum(c.is_positive for c in o.clicks)
-                writer.writerow([self.files[stem], o.id, mask_file(stem, o.id) if o.encoded else "", len(o.clicks),
-                                 positive, len(o.clicks) - positive, f"{o.seconds:.3f}"])
+                writer.writerow([self.files[stem], o.id, o.category, mask_file(stem, o.id) if o.encoded else "",
+                                 len(o.clicks), positive, len(o.clicks) - positive, f"{o.seconds:.3f}"])
         write_text(self.out / LOG_FILE, text.getvalue())
 
     def summary(self) -> dict[str, float]:

@@ -60,6 +60,12 @@ class AnnotationWidget(widgets.HBox):
         self.undo_button = button("Undo", "undo", "Undo the selected object's last click (Z)", self.undo)
         self.objects = compact(widgets.Dropdown(options=[], value=None, description="Object"))
         self.objects.observe(self._on_select, names="value")
+        self.category = compact(widgets.Combobox(value=session.category, options=self._categories(),
+                                                 description="Category", ensure_option=False,
+                                                 continuous_update=False,
+                                                 tooltip="Category of the selected object and of new ones "
+                                                         "(the COCO export's category names)"))
+        self.category.observe(self._on_category, names="value")
         self.photo = widgets.HTML()
         self.photo.add_class("iseg-help")  # one .iseg-status per view: the browser tests read the first
         self.status = widgets.HTML()
@@ -77,7 +83,8 @@ class AnnotationWidget(widgets.HBox):
         row = widgets.Layout(flex_flow="row wrap", align_items="center")
         panel = widgets.VBox([
             widgets.HTML(CSS), widgets.HBox([self.previous_button, self.next_button], layout=row), self.photo,
-            self.objects, widgets.HBox([self.new_button, self.delete_button, self.undo_button], layout=row),
+            self.objects, self.category,
+            widgets.HBox([self.new_button, self.delete_button, self.undo_button], layout=row),
             self.status, self.help,
         ], layout=widgets.Layout(width=f"{PANEL_WIDTH}px", flex="0 0 auto"))
         panel.add_class("iseg-panel")
@@ -161,6 +168,21 @@ class AnnotationWidget(widgets.HBox):
         self.wait()
         self.session.select_object(change["new"])
         self._changed_objects()
+
+    def _categories(self) -> list[str]:
+        """Every category used in the folder so far, and the session's current one."""
+        used = {o.category for objects in self.session.objects.values() for o in objects}
+        return sorted(used | {self.session.category})
+
+    def _on_category(self, change: dict) -> None:
+        """The category field changed: new objects and the selected one get it (an empty name is refused)."""
+        try:
+            self.session.set_category(change["new"])
+        except ValueError as error:
+            self._show(str(error))
+            return
+        self.category.options = self._categories()
+        self._show(f"category: {self.session.category}")
 
     # ---- the view -----------------------------------------------------------------------------------------------
 

@@ -12,9 +12,12 @@ from iseg.data.bsds import BSDS500Dataset
 from iseg.data.coco import CocoDataset
 from iseg.data.coco_lvis import CocoLvisDataset
 from iseg.data.config import DEFAULT_CONFIG, config_paths, parse_dataset_spec
+from iseg.data.cvc import CVCClinicDBDataset
 
 DATASETS = ("GrabCut", "Berkeley", "DAVIS", "COCO_MVal", "SBD", "PascalVOC", "COCO", "COCO_LVIS", "BSDS500",
-            "folder")
+            "CVC_ClinicDB", "CVC_ClinicDB_train", "CVC_ClinicDB_test", "folder")
+# Names of one fixed split of a dataset: (the dataset's name in the data config, the split).
+SPLIT_NAMES = {"CVC_ClinicDB_train": ("CVC_ClinicDB", "train"), "CVC_ClinicDB_test": ("CVC_ClinicDB", "test")}
 
 
 def canonical_name(name: str) -> str:
@@ -26,8 +29,9 @@ def canonical_name(name: str) -> str:
 
 
 def dataset_root(name: str, config: str | Path | Mapping[str, str | Path] | None = None) -> Path:
-    """The folder of a dataset according to a data config (default: data_configs/default.yaml)."""
-    name = canonical_name(name)
+    """The folder of a dataset according to a data config (default: data_configs/default.yaml); a split name
+    (`CVC_ClinicDB_test`) has its dataset's folder."""
+    name = SPLIT_NAMES.get(canonical_name(name), (canonical_name(name),))[0]
     paths = config_paths(config)
     for key, path in paths.items():
         if key.lower() == name.lower():
@@ -42,10 +46,17 @@ def load_dataset(name: str, root: str | Path | None = None, *, config: str | Pat
     """Build the reader of dataset `name` (case-insensitive) on `root`, or on the config's folder for it.
 
     Options: `per_instance` (default True), `min_area` (default 1000), `progress`; BSDS500 also takes
-    `exclude_ids`, folder takes `ignore_255`. `split` applies to SBD, PascalVOC, COCO, COCO_LVIS and BSDS500.
+    `exclude_ids`, folder takes `ignore_255`. `split` applies to SBD, PascalVOC, COCO, COCO_LVIS, BSDS500 and
+    CVC_ClinicDB; a split name (`SPLIT_NAMES`, e.g. CVC_ClinicDB_test) is its split already.
     """
     name = canonical_name(name)
     root = Path(root).expanduser() if root is not None else dataset_root(name, config)
+    if name in SPLIT_NAMES:
+        if split not in (None, SPLIT_NAMES[name][1]):
+            raise ValueError(f"{name} is the {SPLIT_NAMES[name][1]!r} split already (got split={split!r})")
+        return CVCClinicDBDataset(root, SPLIT_NAMES[name][1], name=name, **options)
+    if name == "CVC_ClinicDB":
+        return CVCClinicDBDataset(root, split, **options)
     if name in folder.LAYOUTS:
         if split is not None:
             raise ValueError(f"{name} has no splits (got split={split!r})")

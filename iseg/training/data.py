@@ -31,7 +31,7 @@ from iseg.training.augment import Augmentation
 from iseg.training.points_sampler import MultiPointSampler
 from iseg.values import split_names
 
-EVALUATION_ONLY = ("GrabCut", "Berkeley")
+EVALUATION_ONLY = ("GrabCut", "Berkeley", "CVC_ClinicDB_test")
 SampleKey = tuple[int, int, int, int]  # (epoch, position in the epoch, dataset number, sample index)
 
 
@@ -81,7 +81,7 @@ def without_photos(dataset, protected: list[Fingerprints], label: str) -> torch.
     base = getattr(dataset, "dataset", dataset)
     positions = list(getattr(dataset, "indices", range(len(base))))
     kept = [j for n, j in enumerate(positions) if n not in found]
-    example = ", ".join(sorted(found.values())[:3])
+    example = ", ".join(sorted(set(found.values()))[:3])
     if not kept:
         raise ValueError(f"{label}: every one of its {len(found)} image(s) is an evaluation or validation photo "
                          f"(e.g. {example}), so nothing is left to train on; train on other data, or change "

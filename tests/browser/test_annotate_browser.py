@@ -16,7 +16,6 @@ import pytest
 from pycocotools.coco import COCO
 from test_demo_browser import KERNEL_READY, KERNEL_SECONDS, WINDOW, publish, wait_idle
 
-from iseg.annotate.standin import object_regions
 from iseg.data import load_dataset
 
 NOTEBOOK = "06_annotate.ipynb"
@@ -29,6 +28,12 @@ def set_parameters(path, **values) -> None:
     cell = next(c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
     cell["source"] = "".join(cell["source"]) + "".join(f"\n{k} = {v!r}" for k, v in values.items())
     path.write_text(json.dumps(notebook))
+
+
+def object_regions(masks: list[np.ndarray], count: int, min_area: int, max_share: float) -> list[np.ndarray]:
+    """The `count` largest of `masks` with at least `min_area` pixels and at most `max_share` of the image."""
+    fitting = [m for m in masks if min_area <= m.sum() <= max_share * m.size]
+    return sorted(fitting, key=lambda m: -int(m.sum()))[:count]
 
 
 def deepest_point(mask: np.ndarray) -> tuple[int, int]:
