@@ -449,6 +449,27 @@ def test_download_link_carries_the_mask_png(demo):
     np.testing.assert_array_equal(decoded == 255, demo.controller.mask)
 
 
+def test_the_threshold_sets_the_mask_iou_save_and_download(tmp_path):
+    from iseg.demo.widget import ClickDemo
+
+    class HalfPredictor(DiskPredictor):
+        def predict(self, clicks, prev_prob):
+            return super().predict(clicks, prev_prob) * 0.6
+
+    gt = disk((60, 80), 30, 40).astype(np.int8)
+    view = ClickDemo(HalfPredictor(), [Sample(make_image(), gt, "toy_0")], save_dir=tmp_path)
+    clicked(view, click_event(40, 30))
+    assert view.controller.mask.sum() == disk((60, 80), 30, 40).sum() and "IoU 1.000" in view.status.value
+    view.threshold.value = 0.7
+    assert not view.controller.mask.any() and "IoU 0.000" in view.status.value
+    assert "threshold 0.70" in view.status.value and "0.49" in view.threshold.tooltip
+    assert 'href="data:image/png;base64,' in view.download.value
+    view.save()
+    assert cv2.imread(str(tmp_path / "toy_0_mask.png"), cv2.IMREAD_UNCHANGED).max() == 0
+    with pytest.raises(ValueError, match="threshold must be a probability"):
+        view.controller.set_threshold(1.0)
+
+
 def test_style_controls_redraw_the_frame(demo):
     clicked(demo, click_event(40, 30))
     filled = frame_of(demo)

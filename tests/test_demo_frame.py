@@ -93,6 +93,26 @@ def test_intention_dims_outside_the_zoom_in_box_and_outlines_the_coarse_mask():
     assert not np.array_equal(shown[15, 25], image[15, 25])  # the box's border
 
 
+def test_the_coarse_outline_is_drawn_over_the_mask_fill():
+    from iseg.demo.frame import INTENTION_COLOR
+
+    image = np.full((60, 80, 3), 200, np.uint8)
+    renderer = FrameRenderer(image, 1.0)
+    coarse = square((60, 80), 25, 30, 35, 50)
+    snapshot = state(square((60, 80), 10, 10, 50, 70), [Click(5, 5, True)],
+                     intention=Intention(coarse, Roi(5, 5, 55, 75)))
+    shown = renderer.render(snapshot, FrameStyle(intention=True, opacity=1.0))
+    assert tuple(shown[25, 40]) == INTENTION_COLOR  # the coarse outline inside the filled fine mask reads at once
+
+
+def test_the_mask_follows_the_threshold():
+    renderer = FrameRenderer(np.full((60, 80, 3), 200, np.uint8), 1.0)
+    prob = np.zeros((60, 80), np.float32)
+    prob[10:30, 10:30] = 0.6
+    low, high = (renderer.render(state(prob), FrameStyle(opacity=1.0, threshold=t)) for t in (0.49, 0.7))
+    assert not np.array_equal(low[20, 20], np.full(3, 200)) and np.array_equal(high[20, 20], np.full(3, 200))
+
+
 def test_encode_jpeg_round_trip():
     frame = np.zeros((30, 40, 3), np.uint8)
     frame[..., 0] = 200

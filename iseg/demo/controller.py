@@ -123,6 +123,7 @@ class ClickController:
         self.gt_mask: np.ndarray | None = None
         self._steps: list[Step] = []
         self._pending: list[Click] = []
+        self.threshold = PRED_THRESHOLD
         self._lock = threading.RLock()  # the click lists: held briefly
         self._model_lock = threading.Lock()  # the predictor: held while it runs, and by anything that resets it
         if image is not None:
@@ -248,10 +249,17 @@ class ClickController:
         with self._lock:
             return self._steps[-1].prob if self._steps else np.zeros(image.shape[:2], np.float32)
 
+    def set_threshold(self, value: float) -> None:
+        """The probability above which a pixel is object in `mask`, the IoU, Save and Download (the protocol's
+        0.49 at start); the model's own input, the previous probabilities, does not depend on it."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise ValueError(f"threshold must be a probability in (0, 1), got {value!r}")
+        self.threshold = float(value)
+
     @property
     def mask(self) -> np.ndarray:
-        """(H, W) bool: prob > the protocol's threshold."""
-        return self.prob > PRED_THRESHOLD
+        """(H, W) bool: prob > `threshold`."""
+        return self.prob > self.threshold
 
     @property
     def intention(self) -> Intention | None:

@@ -32,12 +32,13 @@ OUTSIDE_ZOOM_DIMMING = 0.45
 
 @dataclass(frozen=True)
 class FrameStyle:
-    """How the mask is drawn: fill `opacity` in [0, 1], `outline_only` (no fill), and `intention` (IFPN's coarse
-    mask and zoom-in box of the last click)."""
+    """How the mask is drawn: fill `opacity` in [0, 1], `outline_only` (no fill), `intention` (IFPN's coarse
+    mask and zoom-in box of the last click) and the probability `threshold` of the mask."""
 
     opacity: float = 0.4
     outline_only: bool = False
     intention: bool = False
+    threshold: float = PRED_THRESHOLD
 
 
 def display_scale(shape: tuple[int, ...], max_width: int = MAX_WIDTH, max_height: int = MAX_HEIGHT) -> float:
@@ -85,19 +86,23 @@ class FrameRenderer:
         return (min(self.size[1] - 1, int((click.col + 0.5) * self.scale)),
                 min(self.size[0] - 1, int((click.row + 0.5) * self.scale)))
 
-    def _shrink(self, prob: np.ndarray) -> np.ndarray:
+    def _shrink(self, prob: np.ndarray, threshold: float = PRED_THRESHOLD) -> np.ndarray:
         """(H, W) probabilities -> (h, w) bool mask at display size (resized before the threshold: smooth edges)."""
         if self.size != self.full_size:
             prob = cv2.resize(prob, self.size[::-1], interpolation=cv2.INTER_AREA)
-        return prob > PRED_THRESHOLD
+        return prob > threshold
 
     def render(self, state: Snapshot, style: FrameStyle = FrameStyle()) -> np.ndarray:
-        """(h, w, 3) uint8: the image, the mask (fill and outline), optionally the intention, then the clicks."""
+        """(h, w, 3) uint8: the image, optionally the intention's zoom-in box, the mask (fill and outline), the
+        intention's coarse outline over it (both read at once), then the clicks."""
         frame = self.base.copy()
-        if style.intention and state.intention is not None:
-            self._draw_intention(frame, state.intention.coarse, state.intention.roi)
+        intention = state.intention if style.intention else None
+        if intention is not None and intention.roi is not None:
+            self._draw_zoom_box(frame, intention.roi)
         if state.prob is not None:
-            self._draw_mask(frame, self._shrink(state.prob), style)
+            self._draw_mask(frame, self._shrink(state.prob, style.threshold), style)
+        if intention is not None:
+            cv2.drawContours(frame, outline(self._shrink(intention.coarse)), -1, INTENTION_COLOR, 2, cv2.LINE_AA)
         for click in state.clicks:
             self._draw_click(frame, click, pending=False)
         for click in state.pending:
@@ -110,18 +115,16 @@ class FrameRenderer:
             frame[mask] = (frame[mask] * (1 - style.opacity) + tint * style.opacity).astype(np.uint8)
         cv2.drawContours(frame, outline(mask), -1, MASK_COLOR, 2, cv2.LINE_AA)
 
-    def _draw_intention(self, frame: np.ndarray, coarse: np.ndarray, roi: Roi | None) -> None:
-        """Dim what lies outside the zoom-in box, outline the coarse network's mask and draw the box."""
-        if roi is not None:
-            top, left = int(roi.top * self.scale), int(roi.left * self.scale)
-            bottom, right = int(np.ceil(roi.bottom * self.scale)), int(np.ceil(roi.right * self.scale))
-            inside = frame[top:bottom, left:right].copy()
-            frame[:] = (frame * OUTSIDE_ZOOM_DIMMING).astype(np.uint8)
-            frame[top:bottom, left:right] = inside
-            cv2.rectangle(frame, (left, top), (right - 1, bottom - 1), ZOOM_COLOR, 2)
-            cv2.putText(frame, "zoom-in", (left + 4, max(top + 16, 16)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, ZOOM_COLOR,
-                        1, cv2.LINE_AA)
-        cv2.drawContours(frame, outline(self._shrink(coarse)), -1, INTENTION_COLOR, 2, cv2.LINE_AA)
+    def _draw_zoom_box(self, frame: np.ndarray, roi: Roi) -> None:
+        """Dim what lies outside the zoom-in box and draw the box."""
+        top, left = int(roi.top * self.scale), int(roi.left * self.scale)
+        bottom, right = int(np.ceil(roi.bottom * self.scale)), int(np.ceil(roi.right * self.scale))
+        inside = frame[top:bottom, left:right].copy()
+        frame[:] = (frame * OUTSIDE_ZOOM_DIMMING).astype(np.uint8)
+        frame[top:bottom, left:right] = inside
+        cv2.rectangle(frame, (left, top), (right - 1, bottom - 1), ZOOM_COLOR, 2)
+        cv2.putText(frame, "zoom-in", (left + 4, max(top + 16, 16)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, ZOOM_COLOR,
+                    1, cv2.LINE_AA)
 
     def _draw_click(self, frame: np.ndarray, click: Click, pending: bool) -> None:
         """A filled disc with a white rim (green positive, red negative); a click waiting for the model gets a

@@ -19,6 +19,7 @@ from iseg.demo.controller import ClickController, load_image_bytes
 from iseg.demo.frame import MAX_HEIGHT, MAX_WIDTH, FrameRenderer, FrameStyle, display_scale, encode_jpeg
 from iseg.demo.worker import PredictionWorker
 from iseg.inference.brs import BRS_MODES
+from iseg.protocol import PRED_THRESHOLD
 from iseg.resources import project_root
 
 DEFAULT_SAVE_DIR = project_root() / "runs" / "demo"
@@ -103,6 +104,11 @@ class ClickDemo(widgets.HBox):
         self.opacity = widgets.FloatSlider(value=FrameStyle.opacity, min=0.0, max=1.0, step=0.05,
                                            description="Mask fill", readout_format=".2f",
                                            layout=widgets.Layout(width="260px"))
+        self.threshold = widgets.FloatSlider(value=FrameStyle.threshold, min=0.05, max=0.95, step=0.01,
+                                             description="Threshold", readout_format=".2f",
+                                             tooltip="Probability above which a pixel is object: the mask, its IoU, "
+                                                     "Save and Download (0.49: the evaluation protocol's)",
+                                             layout=widgets.Layout(width="260px"))
         self.outline_only = compact(widgets.Checkbox(value=False, description="Outline only", indent=False))
         self.intention = compact(widgets.ToggleButton(
             value=False, description="IFPN intention", icon="eye",
@@ -133,13 +139,14 @@ class ClickDemo(widgets.HBox):
         self.save_button.on_click(lambda _: self.save())
         for control in (self.opacity, self.outline_only, self.intention):
             control.observe(lambda _: self._show(self.message), names="value")
+        self.threshold.observe(self._on_threshold, names="value")
         self.refine.observe(self._on_refine, names="value")
 
         row = widgets.Layout(flex_flow="row wrap", align_items="center")
         panel = widgets.VBox([
             widgets.HTML(CSS), self.picker, self.upload,
             widgets.HBox([self.undo_button, self.reset_button, self.save_button], layout=row),
-            self.download, self.opacity, widgets.HBox([self.outline_only, self.intention, self.refine], layout=row),
+            self.download, self.opacity, self.threshold, widgets.HBox([self.outline_only, self.intention, self.refine], layout=row),
             self.status, self.help,
         ], layout=widgets.Layout(width=f"{PANEL_WIDTH}px", flex="0 0 auto"))
         panel.add_class("iseg-panel")
@@ -263,10 +270,15 @@ class ClickDemo(widgets.HBox):
 
     # ---- the view ----------------------------------------------------------------------------------------------
 
+    def _on_threshold(self, change: dict) -> None:
+        """The threshold slider moved: the mask, IoU, Save and Download follow it."""
+        self.controller.set_threshold(change["new"])
+        self._show(self.message)
+
     @property
     def style(self) -> FrameStyle:
         """The frame style the controls choose."""
-        return FrameStyle(self.opacity.value, self.outline_only.value, self.intention.value)
+        return FrameStyle(self.opacity.value, self.outline_only.value, self.intention.value, self.threshold.value)
 
     def status_text(self) -> str:
         """Image, click count, IoU when the gt is known, seconds of the last click, and what the model is doing."""
@@ -277,6 +289,8 @@ class ClickDemo(widgets.HBox):
         parts = [self.image_name, f"{n} click{'s' if n != 1 else ''}"]
         if n and self.controller.iou is not None:
             parts.append(f"IoU {self.controller.iou:.3f}")
+        if self.controller.threshold != PRED_THRESHOLD:
+            parts.append(f"threshold {self.controller.threshold:.2f}")
         if state.seconds is not None:
             parts.append(f"{state.seconds:.2f} s/click")
         if state.pending:

@@ -233,6 +233,27 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     mask = cv2.imread(download.value.path(), cv2.IMREAD_UNCHANGED)
     assert mask.shape == (height, width) and set(np.unique(mask)) <= {0, 255} and mask.mean() > 0
 
+    # The threshold: typed into the slider's readout, the status, the frame and the download follow it.
+    count = len(frames(page))
+    loose = pixels(page, frames(page)[-1])
+    readout = page.locator(".iseg-demo .widget-slider", has_text="Threshold").locator(".widget-readout")
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("0.95")
+    page.keyboard.press("Enter")
+    wait_idle(page, r"threshold 0\.95")
+    page.wait_for_function("(n) => window.isegFrames.length > n", arg=count, timeout=CLICK_SECONDS * 1000)
+    assert changed(pixels(page, frames(page)[-1]), loose) > 0, "the frame did not follow the threshold"
+    with page.expect_download() as download:
+        page.locator("a.iseg-download").click()
+    strict = cv2.imread(download.value.path(), cv2.IMREAD_UNCHANGED)
+    assert strict.shape == mask.shape and 0 < strict.mean() < mask.mean()
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("0.49")
+    page.keyboard.press("Enter")
+    assert "threshold" not in wait_idle(page, r"\| 6 clicks \| IoU [\d.]+ \| [\d.]+ s/click")
+
     output = page.locator(".jp-OutputArea-output:has(.iseg-status)")
     output.screenshot(path=str(tmp_path / "demo.png"))
     publish(tmp_path / "demo.png", "demo.png")
