@@ -16,6 +16,14 @@ from iseg.clicks import Click
 from iseg.data.sample import Sample
 from iseg.demo import ClickController, load_image_bytes
 
+
+def status(widget) -> str:
+    """The widget's status line as the page shows its text (tags dropped, entities decoded)."""
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", "", widget.status.value))
+
+
 RADIUS = 10
 
 
@@ -337,11 +345,11 @@ def demo(tmp_path):
 
 
 def test_events_become_positive_and_negative_clicks(demo):
-    assert "toy/0" in demo.status.value and "0 clicks" in demo.status.value
+    assert "toy/0" in status(demo) and "0 clicks" in status(demo)
     clicked(demo, click_event(40, 30), click_event(70, 10, kind="contextmenu"), click_event(5, 50, shift=True))
     assert demo.controller.clicks == [Click(30, 40, True), Click(10, 70, False), Click(50, 5, False)]
-    assert "3 clicks" in demo.status.value and "IoU 1.000" in demo.status.value
-    assert "s/click" in demo.status.value
+    assert "3 clicks" in status(demo) and "IoU 1.000" in status(demo)
+    assert "s/click" in status(demo)
     assert "iseg-status" in demo.status._dom_classes and "iseg-image" in demo.image._dom_classes
     assert demo.events.watched_events == ["click", "contextmenu", "keydown"] and demo.events.prevent_default_action
 
@@ -367,12 +375,12 @@ def test_the_marker_and_the_busy_sign_come_before_the_mask():
     for x in (40, 60, 80):
         assert demo.handle_event(click_event(x, 60))  # returns while the model waits
     marked = frame_of(demo)
-    assert "iseg-busy" in demo.image._dom_classes and "3 clicks queued" in demo.status.value
+    assert "iseg-busy" in demo.image._dom_classes and "3 clicks queued" in status(demo)
     assert demo.controller.clicks == [] and len(demo.controller.pending) == 3
     assert 0 < changed_share(marked, before) < 0.1  # three markers, no mask yet
     predictor.gate.set()
     demo.wait()
-    assert "iseg-busy" not in demo.image._dom_classes and "queued" not in demo.status.value
+    assert "iseg-busy" not in demo.image._dom_classes and "queued" not in status(demo)
     assert [c.col for c in demo.controller.clicks] == [40, 60, 80]
     assert changed_share(frame_of(demo), before) > changed_share(marked, before)
 
@@ -385,7 +393,7 @@ def test_frames_are_never_upscaled_and_the_image_keeps_its_size(demo):
     clicked(demo, click_event(width / 2, height / 2))
     assert demo.controller.clicks == [Click(500, 800, True)]
     assert not demo.handle_event(click_event(width, 10))  # just right of the frame
-    assert len(demo.controller.clicks) == 1 and "outside the image" in demo.status.value
+    assert len(demo.controller.clicks) == 1 and "outside the image" in status(demo)
 
 
 def test_per_image_work_is_done_once_per_image(monkeypatch):
@@ -409,19 +417,19 @@ def test_buttons_fire_undo_reset_and_save_and_the_status_follows(demo, tmp_path)
     demo.controller._steps[-1] = demo.controller._steps[-1].__class__(
         **{**vars(demo.controller._steps[-1]), "seconds": 42.0})
     demo.undo_button.click()
-    assert demo.controller.clicks == [Click(30, 40, True)] and "1 click |" in demo.status.value
-    assert "42.00 s/click" not in demo.status.value and f"{first_seconds:.2f} s/click" in demo.status.value
+    assert demo.controller.clicks == [Click(30, 40, True)] and "1 click |" in status(demo)
+    assert "42.00 s/click" not in status(demo) and f"{first_seconds:.2f} s/click" in status(demo)
     demo.save_button.click()
     saved = cv2.imread(str(tmp_path / "toy_0_mask.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(saved == 255, demo.controller.mask)
-    assert "Saved" in demo.status.value
+    assert "Saved" in status(demo)
     first = (tmp_path / "toy_0_mask.png").read_bytes()
     demo.undo_button.click()
     demo.save_button.click()  # a second save of the photo keeps the first one
     assert (tmp_path / "toy_0_mask.png").read_bytes() == first
-    assert (tmp_path / "toy_0_mask_2.png").is_file() and f"Saved {tmp_path / 'toy_0_mask_2.png'}" in demo.status.value
+    assert (tmp_path / "toy_0_mask_2.png").is_file() and f"Saved {tmp_path / 'toy_0_mask_2.png'}" in status(demo)
     demo.reset_button.click()
-    assert demo.controller.clicks == [] and "0 clicks" in demo.status.value and "s/click" not in demo.status.value
+    assert demo.controller.clicks == [] and "0 clicks" in status(demo) and "s/click" not in status(demo)
 
 
 def test_keyboard_shortcuts(demo, tmp_path):
@@ -459,10 +467,10 @@ def test_the_threshold_sets_the_mask_iou_save_and_download(tmp_path):
     gt = disk((60, 80), 30, 40).astype(np.int8)
     view = ClickDemo(HalfPredictor(), [Sample(make_image(), gt, "toy_0")], save_dir=tmp_path)
     clicked(view, click_event(40, 30))
-    assert view.controller.mask.sum() == disk((60, 80), 30, 40).sum() and "IoU 1.000" in view.status.value
+    assert view.controller.mask.sum() == disk((60, 80), 30, 40).sum() and "IoU 1.000" in status(view)
     view.threshold.value = 0.7
-    assert not view.controller.mask.any() and "IoU 0.000" in view.status.value
-    assert "threshold 0.70" in view.status.value and "0.49" in view.threshold.tooltip
+    assert not view.controller.mask.any() and "IoU 0.000" in status(view)
+    assert "threshold 0.70" in status(view) and "0.49" in view.threshold.tooltip
     assert 'href="data:image/png;base64,' in view.download.value
     view.save()
     assert cv2.imread(str(tmp_path / "toy_0_mask.png"), cv2.IMREAD_UNCHANGED).max() == 0
@@ -486,7 +494,7 @@ def test_style_controls_redraw_the_frame(demo):
 def test_intention_toggle_without_a_coarse_network_says_so(demo):
     clicked(demo, click_event(40, 30))
     demo.intention.value = True
-    assert "no intention view" in demo.status.value
+    assert "no intention view" in status(demo)
 
 
 def test_intention_toggle_draws_the_cascade_intention():
@@ -497,8 +505,8 @@ def test_intention_toggle_draws_the_cascade_intention():
     demo.intention.value = True
     shown = frame_of(demo)
     roi = demo.controller.intention.roi
-    assert "orange: coarse mask" in demo.status.value
-    assert f"zoom-in box {roi.width}x{roi.height}" in demo.status.value
+    assert "orange: coarse mask" in status(demo)
+    assert f"zoom-in box {roi.width}x{roi.height}" in status(demo)
     assert changed_share(shown, plain) > 0.2  # outside the zoom-in box is dimmed
     demo.intention.value = False
     np.testing.assert_array_equal(frame_of(demo), plain)
@@ -509,7 +517,7 @@ def test_f_brs_toggle_switches_the_refinement_for_the_next_click():
     demo.load(IMAGE, name="noise")
     assert not demo.refine.value and not demo.refine.disabled and "f-BRS" in demo.refine.tooltip
     demo.handle_event(key_event("b"))
-    assert demo.controller.predictor.brs == "f-BRS-B" and "f-BRS-B on from the next click" in demo.status.value
+    assert demo.controller.predictor.brs == "f-BRS-B" and "f-BRS-B on from the next click" in status(demo)
     demo.refine.value = False
     assert demo.controller.predictor.refiner is None
 
@@ -531,7 +539,7 @@ def test_picking_a_sample_loads_it_with_its_gt(demo):
     assert demo.controller.clicks == [] and demo.controller.image.shape == (40, 50, 3)
     assert demo.image_name == "toy/1" and frame_of(demo).shape == (40, 50, 3)
     clicked(demo, click_event(25, 20))
-    assert "IoU 0.000" in demo.status.value
+    assert "IoU 0.000" in status(demo)
 
 
 def upload(demo, name, content):
@@ -540,9 +548,18 @@ def upload(demo, name, content):
                           "last_modified": datetime.now(timezone.utc)},)
 
 
+def test_status_parts_keep_a_value_with_its_unit_and_long_parts_wrap():
+    from iseg.demo.widget import KEEP_TOGETHER, status_html
+
+    long = "intention of the last click: orange: coarse mask (12% of the image)"
+    shown = status_html(f"a<b> | 0.47 s/click | {long}")
+    assert shown == (f'<span class="iseg-keep">a&lt;b&gt;</span> | <span class="iseg-keep">0.47 s/click</span> | '
+                     f"{long}") and len(long) > KEEP_TOGETHER
+
+
 def test_uploading_a_non_image_shows_a_message(demo):
     upload(demo, "notes.txt", b"not an image at all")
-    assert "Upload ignored" in demo.status.value and "&#x27;notes.txt&#x27; is not an image file" in demo.status.value
+    assert "Upload ignored" in status(demo) and "&#x27;notes.txt&#x27; is not an image file" in demo.status.value
     assert demo.image_name == "toy/0" and demo.controller.image.shape == (60, 80, 3)
 
 
@@ -552,14 +569,14 @@ def test_uploading_an_image_shows_it_without_gt(demo):
     assert demo.controller.image.shape == (30, 20, 3) and demo.controller.gt_mask is None
     assert demo.picker.value is None and demo.image_name == "my photo" and demo.upload.value == ()
     clicked(demo, click_event(10, 10))
-    assert "1 click" in demo.status.value and "IoU" not in demo.status.value
+    assert "1 click" in status(demo) and "IoU" not in status(demo)
 
 
 def test_a_failing_model_is_reported_in_the_status():
     demo = ClickDemo(FailingPredictor())
     demo.load(make_image(), name="toy")
     clicked(demo, click_event(10, 10), click_event(20, 20))
-    assert "Prediction failed" in demo.status.value and "model exploded" in demo.status.value
+    assert "Prediction failed" in status(demo) and "model exploded" in status(demo)
     assert "iseg-busy" not in demo.image._dom_classes and len(demo.controller.clicks) == 1
 
 

@@ -14,7 +14,7 @@ from ipyevents import Event
 from iseg.annotate.coco import decode_mask
 from iseg.annotate.session import AnnotationSession
 from iseg.demo.frame import MAX_HEIGHT, MAX_WIDTH, FrameRenderer, FrameStyle, display_scale, encode_jpeg, outline
-from iseg.demo.widget import CSS, PANEL_WIDTH, compact
+from iseg.demo.widget import CSS, PANEL_WIDTH, compact, status_html
 from iseg.demo.worker import PredictionWorker
 
 OTHER_COLOR = (0, 200, 255)
@@ -250,7 +250,7 @@ class AnnotationWidget(widgets.HBox):
                 else:
                     self.image.remove_class("iseg-busy")
             self.photo.value = html.escape(f"Saved as you go in {self.session.out}")
-            self.status.value = html.escape(" | ".join(p for p in (self.status_text(), message) if p))
+            self.status.value = status_html(" | ".join(p for p in (self.status_text(), message) if p))
 
 
 def make_annotator(photos: str | Path, out: str | Path, predictor: str = "default", device: str = "cpu",

@@ -45,8 +45,9 @@ CSS = """<style>
   padding: 1px 8px; border-radius: 3px; background: rgba(0, 0, 0, 0.7); color: #ffd24d; font: 600 12px sans-serif;
   pointer-events: none; }
 .iseg-demo .iseg-panel > * { max-width: 100%; }
-.iseg-demo .iseg-status, .iseg-demo .iseg-status * { white-space: normal; overflow-wrap: anywhere;
+.iseg-demo .iseg-status, .iseg-demo .iseg-status * { white-space: normal; overflow-wrap: break-word;
   line-height: 1.4; }
+.iseg-demo .iseg-status .iseg-keep { white-space: nowrap; }
 .iseg-demo .iseg-status { margin: 6px 0; }
 .iseg-demo .iseg-help, .iseg-demo .iseg-help * { color: var(--jp-ui-font-color2, #666); font-size: 12px;
   line-height: 1.4; }
@@ -61,6 +62,17 @@ def mask_name(image_name: str) -> str:
     """The file name of an image's mask: its name with unsafe characters replaced, then `_mask.png`."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", image_name).strip("_") or "image"
     return f"{stem}_mask.png"
+
+
+KEEP_TOGETHER = 36  # status parts up to this many characters never wrap inside ("0.47 s/click", "IoU 0.912")
+
+
+def status_html(text: str) -> str:
+    """A status line of " | "-separated parts as HTML: a short part never wraps inside (a value stays with its
+    unit), a long one wraps between words."""
+    parts = [html.escape(part) for part in text.split(" | ") if part]
+    return " | ".join(f'<span class="iseg-keep">{part}</span>' if len(part) <= KEEP_TOGETHER else part
+                      for part in parts)
 
 
 def compact(widget: widgets.Widget) -> widgets.Widget:
@@ -146,7 +158,8 @@ class ClickDemo(widgets.HBox):
         panel = widgets.VBox([
             widgets.HTML(CSS), self.picker, self.upload,
             widgets.HBox([self.undo_button, self.reset_button, self.save_button], layout=row),
-            self.download, self.opacity, self.threshold, widgets.HBox([self.outline_only, self.intention, self.refine], layout=row),
+            self.download, self.opacity, self.threshold,
+            widgets.HBox([self.outline_only, self.intention, self.refine], layout=row),
             self.status, self.help,
         ], layout=widgets.Layout(width=f"{PANEL_WIDTH}px", flex="0 0 auto"))
         panel.add_class("iseg-panel")
@@ -321,8 +334,7 @@ class ClickDemo(widgets.HBox):
                     self.image.remove_class("iseg-busy")
             if not busy and self.controller.image is not None:
                 self._update_download()
-            text = " | ".join(p for p in (self.status_text(), self.message) if p)
-            self.status.value = html.escape(text)
+            self.status.value = status_html(" | ".join(p for p in (self.status_text(), self.message) if p))
 
     def _update_download(self) -> None:
         """The download link of the current mask (a data: URL of its PNG)."""

@@ -211,6 +211,9 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     assert sum(f["busy"] for f in burst) >= 3 and not burst[-1]["busy"]
     burst_to_frame = burst[-1]["t"] - presses(page)[-1]
     assert "s/click" in status
+    lines = page.locator(".iseg-status .iseg-keep").evaluate_all(
+        "(parts) => parts.map((p) => p.getClientRects().length)")
+    assert lines and max(lines) == 1, f"a status value wraps inside: {lines}"  # "0.47 s/click" stays on one line
 
     # More single clicks for the click-to-frame figures.
     for n, (row, col) in enumerate([points[1], *points[::2]], start=5):
