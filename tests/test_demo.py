@@ -567,9 +567,14 @@ def test_uploading_an_image_shows_it_without_gt(demo):
     ok, jpeg = cv2.imencode(".jpg", make_image(30, 20))
     upload(demo, "my photo.jpg", jpeg.tobytes())
     assert demo.controller.image.shape == (30, 20, 3) and demo.controller.gt_mask is None
-    assert demo.picker.value is None and demo.image_name == "my photo" and demo.upload.value == ()
+    assert demo.picker.value == ("upload", 0) and demo.image_name == "my photo"
+    assert demo.picker.options[-1][0] == "upload: my photo.jpg" and len(demo.upload.value) == 1  # "Upload (1)"
     clicked(demo, click_event(10, 10))
     assert "1 click" in status(demo) and "IoU" not in status(demo)
+    demo.picker.value = 0                                                  # back to a sample, then to the upload
+    assert demo.image_name == "toy/0" and demo.controller.gt_mask is not None
+    demo.picker.value = ("upload", 0)
+    assert demo.image_name == "my photo" and demo.controller.image.shape == (30, 20, 3)
 
 
 def test_a_failing_model_is_reported_in_the_status():

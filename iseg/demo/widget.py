@@ -96,6 +96,7 @@ class ClickDemo(widgets.HBox):
                            else ClickController(controller_or_predictor))
         self.worker = PredictionWorker(self.controller, self._on_predicted)
         self.samples = list(samples or [])
+        self.uploads: list[tuple[str, np.ndarray]] = []  # (name, image) of every readable upload, in order
         self.save_dir = Path(save_dir)
         self.max_width, self.max_height = max_width, max_height
         self.renderer: FrameRenderer | None = None
@@ -191,22 +192,29 @@ class ClickDemo(widgets.HBox):
             self._show()
 
     def _on_pick(self, change: dict) -> None:
+        """A sample (its number) or an uploaded image (("upload", its number)) chosen in the picker."""
         if change["new"] is None:
+            return
+        if isinstance(change["new"], tuple):
+            name, image = self.uploads[change["new"][1]]
+            self.load(image, None, name)
             return
         sample = self.samples[change["new"]]
         self.load(sample.image, sample.mask, sample.id)
 
     def _on_upload(self, change: dict) -> None:
+        """Each readable uploaded file joins the picker (as "upload: <name>") and is shown; the upload button keeps
+        counting the files it holds."""
         for upload in change["new"]:
             try:
                 image = load_image_bytes(upload["content"], upload["name"])
             except ValueError as error:
                 self._show(message=f"Upload ignored: {error}")
                 continue
-            self.picker.value = None
-            self.load(image, None, Path(upload["name"]).stem)
-        if change["new"]:
-            self.upload.value = ()
+            self.uploads.append((Path(upload["name"]).stem, image))
+            choice = ("upload", len(self.uploads) - 1)
+            self.picker.options = [*self.picker.options, (f"upload: {upload['name']}", choice)]
+            self.picker.value = choice
 
     # ---- clicks, keys and buttons -----------------------------------------------------------------------------
 

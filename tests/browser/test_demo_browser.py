@@ -280,6 +280,15 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     page.screenshot(path=str(tmp_path / "window_portrait.png"))
     publish(tmp_path / "window_portrait.png", "window_portrait.png")
 
+    # An upload joins the picker and is shown; the upload button counts it.
+    photo = tmp_path / "my_upload.jpg"
+    cv2.imwrite(str(photo), np.full((120, 160, 3), 90, np.uint8))
+    page.locator(".iseg-demo input[type=file]").set_input_files(str(photo))
+    wait_idle(page, r"my_upload \| 0 clicks")
+    picked = page.locator(".iseg-demo select").evaluate("(s) => s.options[s.selectedIndex].text")
+    assert picked == "upload: my_upload.jpg"
+    assert "(1)" in page.locator(".iseg-demo button", has_text="Upload").text_content()
+
     ms = [round(t) for t in click_to_frame]
     timings = {"click_to_marker_ms": [round(t) for t in click_to_marker], "click_to_frame_ms": ms,
                "model_ms": [round(1000 * t) for t in model_seconds],
