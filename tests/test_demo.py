@@ -548,6 +548,33 @@ def upload(demo, name, content):
                           "last_modified": datetime.now(timezone.utc)},)
 
 
+def test_a_start_mask_is_the_mask_before_the_first_click_and_its_previous_probabilities(demo, tmp_path):
+    start = disk((60, 80), 30, 40, radius=15)
+    demo.controller.set_start_mask(start)                       # through the controller, as any front end
+    assert np.array_equal(demo.controller.mask, start) and demo.controller.clicks == []
+    clicked(demo, click_event(10, 10, kind="contextmenu"))
+    assert np.array_equal(demo.controller.predictor.calls[-1][1], start.astype(np.float32))   # the model sees it
+    demo.reset_button.click()
+    assert np.array_equal(demo.controller.mask, start)          # Reset goes back to the start mask
+    demo.picker.value = 1
+    assert not demo.controller.mask.any()                       # a new image starts from nothing
+
+
+def test_the_start_mask_upload_checks_the_file_and_the_size(demo):
+    small = disk((60, 80), 30, 40).astype(np.uint8) * 255
+    ok, png = cv2.imencode(".png", small)
+    demo.start_upload.value = ({"name": "m.png", "type": "", "size": len(png),
+                                "content": memoryview(png.tobytes()), "last_modified": datetime.now(timezone.utc)},)
+    assert "started from mask m.png" in status(demo) and np.array_equal(demo.controller.mask, small > 0)
+    ok, wrong = cv2.imencode(".png", np.zeros((10, 10), np.uint8))
+    demo.start_upload.value = ({"name": "w.png", "type": "", "size": len(wrong),
+                                "content": memoryview(wrong.tobytes()), "last_modified": datetime.now(timezone.utc)},)
+    assert "Start mask ignored: mask 'w.png' is 10x10 (HxW) but the image is 60x80" in status(demo)
+    assert np.array_equal(demo.controller.mask, small > 0)      # the earlier start mask stays
+    with pytest.raises(ValueError, match="start mask must be"):
+        demo.controller.set_start_mask(np.zeros((5, 5), bool))
+
+
 def test_status_parts_keep_a_value_with_its_unit_and_long_parts_wrap():
     from iseg.demo.widget import KEEP_TOGETHER, status_html
 

@@ -37,6 +37,23 @@ def load_image_bytes(data: bytes, name: str = "upload") -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def load_mask_bytes(data: bytes, name: str, shape: tuple[int, int]) -> np.ndarray:
+    """Decode a mask file (PNG, ...; object > 127 in its first channel, as `mask_png` writes) of an image of
+    `shape` (H, W) into an (H, W) bool mask; ValueError naming `name` for a file that is not an image or another
+    size."""
+    check_declared_pixels(bytes(data), repr(name))
+    buffer = np.frombuffer(bytes(data), dtype=np.uint8)
+    raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    if raw is None:
+        raise ValueError(f"{name!r} is not a mask image that can be read ({len(buffer)} bytes); expected a PNG of "
+                         "0 (background) and 255 (object)")
+    values = raw if raw.ndim == 2 else raw[..., 0]
+    if values.shape != tuple(shape):
+        raise ValueError(f"mask {name!r} is {values.shape[0]}x{values.shape[1]} (HxW) but the image is "
+                         f"{shape[0]}x{shape[1]}; expected a mask of the image shown")
+    return values > 127
+
+
 def mask_png(mask: np.ndarray) -> bytes:
     """(H, W) bool mask -> the bytes of a 0/255 PNG."""
     ok, encoded = cv2.imencode(".png", mask.astype(np.uint8) * 255)
@@ -114,7 +131,8 @@ class ClickController:
 
     `predictor` follows the predictor protocol of docs/design.md: `set_image(image)` once per image,
     `predict(clicks, prev_prob) -> (H, W) float32`. Each click's probability map is kept, so `undo`
-    restores the previous state without running the model again.
+    restores the previous state without running the model again. `set_start_mask` starts from an existing mask
+    (RITM's "load mask"): it is the mask before the first click and the first click's previous probabilities.
     """
 
     def __init__(self, predictor, image: np.ndarray | None = None, gt_mask: np.ndarray | None = None):
@@ -123,6 +141,7 @@ class ClickController:
         self.gt_mask: np.ndarray | None = None
         self._steps: list[Step] = []
         self._pending: list[Click] = []
+        self._start: np.ndarray | None = None
         self.threshold = PRED_THRESHOLD
         self._lock = threading.RLock()  # the click lists: held briefly
         self._model_lock = threading.Lock()  # the predictor: held while it runs, and by anything that resets it
@@ -142,6 +161,16 @@ class ClickController:
             self.gt_mask = None if gt_mask is None else np.asarray(gt_mask)
             self._steps.clear()
             self._pending.clear()
+            self._start = None
+
+    def set_start_mask(self, mask: np.ndarray | None) -> None:
+        """Remove every click and start from `mask` ((H, W) bool of the image; None: from nothing)."""
+        image = self._require_image()
+        if mask is not None and np.shape(mask) != image.shape[:2]:
+            raise ValueError(f"start mask must be {image.shape[:2]} like the image, got {np.shape(mask)}")
+        self.reset()
+        with self._lock:
+            self._start = None if mask is None else np.asarray(mask, dtype=bool).astype(np.float32)
 
     def _require_image(self) -> np.ndarray:
         if self.image is None:
@@ -172,7 +201,7 @@ class ClickController:
             if not self._pending:
                 return False
             click, clicks = self._pending[0], [step.click for step in self._steps] + [self._pending[0]]
-            prev_prob = self._steps[-1].prob if self._steps else None
+            prev_prob = self._steps[-1].prob if self._steps else self._start
             state = predictor_state(self.predictor)
             shape = self._require_image().shape[:2]
         try:
@@ -215,7 +244,7 @@ class ClickController:
             return True
 
     def reset(self) -> None:
-        """Remove every click (the image stays)."""
+        """Remove every click (the image and the start mask stay)."""
         with self._model_lock, self._lock:
             if self._steps:
                 restore_predictor_state(self.predictor, self._steps[0].state_before)
@@ -227,7 +256,7 @@ class ClickController:
         with self._lock:
             last = self._steps[-1] if self._steps else None
             return Snapshot([step.click for step in self._steps], list(self._pending),
-                            None if last is None else last.prob, None if last is None else last.intention,
+                            self._start if last is None else last.prob, None if last is None else last.intention,
                             None if last is None else last.seconds)
 
     @property
@@ -244,10 +273,12 @@ class ClickController:
 
     @property
     def prob(self) -> np.ndarray:
-        """(H, W) float32 object probability after the last click (zeros before any)."""
+        """(H, W) float32 object probability after the last click (before any: the start mask, or zeros)."""
         image = self._require_image()
         with self._lock:
-            return self._steps[-1].prob if self._steps else np.zeros(image.shape[:2], np.float32)
+            if self._steps:
+                return self._steps[-1].prob
+            return self._start if self._start is not None else np.zeros(image.shape[:2], np.float32)
 
     def set_threshold(self, value: float) -> None:
         """The probability above which a pixel is object in `mask`, the IoU, Save and Download (the protocol's

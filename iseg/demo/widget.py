@@ -15,7 +15,7 @@ from ipyevents import Event
 
 from iseg.atomic import unused_path
 from iseg.data.sample import Sample
-from iseg.demo.controller import ClickController, load_image_bytes
+from iseg.demo.controller import ClickController, load_image_bytes, load_mask_bytes
 from iseg.demo.frame import MAX_HEIGHT, MAX_WIDTH, FrameRenderer, FrameStyle, display_scale, encode_jpeg
 from iseg.demo.worker import PredictionWorker
 from iseg.inference.brs import BRS_MODES
@@ -108,6 +108,10 @@ class ClickDemo(widgets.HBox):
                                                value=None, description="Sample"))
         self.upload = compact(widgets.FileUpload(accept="image/*", multiple=False, description="Upload",
                                                  tooltip="Upload your own image (JPEG, PNG, BMP, TIFF)"))
+        self.start_upload = compact(widgets.FileUpload(
+            accept=".png,image/*", multiple=False, description="Start mask",
+            tooltip="Start from an existing mask of this image (a 0/255 PNG, e.g. one saved here): the next click "
+                    "refines it; Reset goes back to it"))
         self.undo_button = compact(widgets.Button(description="Undo", icon="undo", tooltip="Undo the last click (Z)"))
         self.reset_button = compact(widgets.Button(description="Reset", icon="refresh",
                                                    tooltip="Remove every click (R)"))
@@ -146,6 +150,7 @@ class ClickDemo(widgets.HBox):
 
         self.picker.observe(self._on_pick, names="value")
         self.upload.observe(self._on_upload, names="value")
+        self.start_upload.observe(self._on_start_mask, names="value")
         self.events.on_dom_event(self.handle_event)
         self.undo_button.on_click(lambda _: self.undo())
         self.reset_button.on_click(lambda _: self.reset())
@@ -157,7 +162,7 @@ class ClickDemo(widgets.HBox):
 
         row = widgets.Layout(flex_flow="row wrap", align_items="center")
         panel = widgets.VBox([
-            widgets.HTML(CSS), self.picker, self.upload,
+            widgets.HTML(CSS), self.picker, widgets.HBox([self.upload, self.start_upload], layout=row),
             widgets.HBox([self.undo_button, self.reset_button, self.save_button], layout=row),
             self.download, self.opacity, self.threshold,
             widgets.HBox([self.outline_only, self.intention, self.refine], layout=row),
@@ -215,6 +220,21 @@ class ClickDemo(widgets.HBox):
             choice = ("upload", len(self.uploads) - 1)
             self.picker.options = [*self.picker.options, (f"upload: {upload['name']}", choice)]
             self.picker.value = choice
+
+    def _on_start_mask(self, change: dict) -> None:
+        """A mask file for the image shown: every click removed, the mask is where the next click starts."""
+        if change["new"] and self.controller.image is None:
+            self._show(message="Start mask ignored: pick or upload the image first")
+            return
+        for upload in change["new"]:
+            try:
+                mask = load_mask_bytes(upload["content"], upload["name"], self.controller.image.shape[:2])
+            except ValueError as error:
+                self._show(message=f"Start mask ignored: {error}")
+                continue
+            self.worker.wait()
+            self.controller.set_start_mask(mask)
+            self._show(message=f"started from mask {upload['name']} ({mask.mean():.0%} of the image)")
 
     # ---- clicks, keys and buttons -----------------------------------------------------------------------------
 

@@ -166,8 +166,8 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     assert image.evaluate("(img) => getComputedStyle(img).cursor") == "crosshair"
     assert "Backspace" in parts["shortcuts"].text_content()
     titles = page.locator(".iseg-demo button").evaluate_all("(buttons) => buttons.map((b) => b.title)")
-    assert len(titles) == 6 and all(t and t != "null" for t in titles), titles  # upload, undo, reset, save,
-    assert "f-BRS" in titles[-1]                                                  # intention, f-BRS
+    assert len(titles) == 7 and all(t and t != "null" for t in titles), titles  # upload, start mask, undo, reset,
+    assert "f-BRS" in titles[-1]                                                  # save, intention, f-BRS
     box = boxes["image"]
 
     def at(row: int, col: int) -> tuple[float, float]:
@@ -270,6 +270,10 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     assert changed(pixels(page, frames(page)[-1]), plain) > 0.1, "the intention view did not change the frame"
     output.screenshot(path=str(tmp_path / "demo_intention.png"))
     publish(tmp_path / "demo_intention.png", "demo_intention.png")
+
+    # A start mask: the downloaded mask uploaded back, every click removed, the frame shows it.
+    page.locator(".iseg-demo input[type=file]").nth(1).set_input_files(download.value.path())
+    wait_idle(page, r"0 clicks \| started from mask GrabCut_106024_mask\.png")
 
     # A portrait photo fits the window too (scaled down only if taller than the limit, never up).
     page.locator(".iseg-demo select").select_option(label=PORTRAIT)
