@@ -1,6 +1,7 @@
 """The annotation notebook in a real browser (JupyterLab in Chromium): two objects on one photo, made with clicks and
-the New object button, then the files it wrote (folder-format masks, COCO json, state, cost log); the screenshot
-for docs/annotate.md goes to runs/browser/annotate.png."""
+the New object button on a CVC-ClinicDB frame (category "polyp"), then the files it wrote (folder-format masks,
+COCO json with the category, state, cost log); the screenshot for docs/annotate.md goes to
+runs/browser/annotate.png."""
 
 from __future__ import annotations
 
@@ -30,10 +31,11 @@ def set_parameters(path, **values) -> None:
     path.write_text(json.dumps(notebook))
 
 
-def object_regions(masks: list[np.ndarray], count: int, min_area: int, max_share: float) -> list[np.ndarray]:
-    """The `count` largest of `masks` with at least `min_area` pixels and at most `max_share` of the image."""
-    fitting = [m for m in masks if min_area <= m.sum() <= max_share * m.size]
-    return sorted(fitting, key=lambda m: -int(m.sum()))[:count]
+def largest_parts(mask: np.ndarray, count: int) -> list[np.ndarray]:
+    """The `count` largest connected parts of a mask, largest first."""
+    parts, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+    order = sorted(range(1, parts), key=lambda k: -stats[k, cv2.CC_STAT_AREA])
+    return [labels == k for k in order[:count]]
 
 
 def deepest_point(mask: np.ndarray) -> tuple[int, int]:
@@ -46,15 +48,15 @@ def deepest_point(mask: np.ndarray) -> tuple[int, int]:
 @pytest.mark.browser
 @pytest.mark.timeout(600)  # a minute or two on a quiet machine; run-all alone took > 5 min at load 10
 def test_annotate_two_objects_in_jupyterlab(page, lab, tmp_path, shared_datasets):
-    bsds = load_dataset("BSDS500", split="test", per_instance=False)   # never an evaluation photo
-    found = bsds._read_objects(0)
-    regions = object_regions([m for m, k in zip(found.masks, found.keys) if k.startswith("0.")], 2, 1000, 0.1)
-    stem = bsds.image_keys[0]
+    frames = load_dataset("CVC_ClinicDB_train")          # a training sequence's frame, never a test frame
+    index = frames.image_keys.index("070")               # its polyp is seen in two parts: two objects
+    regions = largest_parts(frames._read_objects(index).masks[0], 2)
+    stem = "070"
     photos, out = tmp_path / "photos", tmp_path / "annotated"
     photos.mkdir()
-    shutil.copyfile(bsds.image_path(0), photos / f"{stem}.jpg")
+    shutil.copyfile(frames.image_path(index), photos / f"{stem}.jpg")
     height, width = regions[0].shape
-    set_parameters(tmp_path / "notebooks" / NOTEBOOK, photos=str(photos), out=str(out))
+    set_parameters(tmp_path / "notebooks" / NOTEBOOK, photos=str(photos), out=str(out), category="polyp")
 
     page.set_viewport_size(WINDOW)
     page.goto(f"{lab}/lab/tree/{NOTEBOOK}")
@@ -86,6 +88,7 @@ def test_annotate_two_objects_in_jupyterlab(page, lab, tmp_path, shared_datasets
         coco = COCO(str(out / "annotations/instances_images.json"))
     anns = coco.loadAnns(coco.getAnnIds())
     assert [coco.imgs[1]["file_name"]] == [f"{stem}.jpg"] and len(anns) == 2
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["polyp"]
     for ann, mask in zip(anns, masks):
         assert np.array_equal(coco.annToMask(ann).astype(bool), mask)
     state = json.loads((out / "annotation.json").read_text())
