@@ -150,3 +150,64 @@ def plot_training_curves(metrics: pd.DataFrame, title: str | None = None):
     if title:
         fig.suptitle(title)
     return fig
+
+
+def read_curves(runs: Sequence[tuple[str, Path | str]]) -> pd.DataFrame:
+    """The per-click IoUs (ious.csv) of evaluation run folders, as (label, folder) pairs, with `method` = label."""
+    frames = []
+    for label, folder in runs:
+        path = Path(folder) / "ious.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found; expected an evaluation run folder (python -m iseg.evaluate "
+                                    f"--out {folder})")
+        frames.append(pd.read_csv(path).assign(method=label))
+    return pd.concat(frames, ignore_index=True)
+
+
+def curves_figure(ious: pd.DataFrame, datasets: Sequence[str] | None = None, max_clicks: int = 20):
+    """mIoU against the number of clicks, one panel per dataset (in the order given, or as found), one line per
+    `method`."""
+    import matplotlib.pyplot as plt
+
+    names = list(datasets) if datasets else list(dict.fromkeys(ious["dataset"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        plot_miou_curves(ious[ious["dataset"] == name], ax=ax, max_clicks=max_clicks, title=name)
+    return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m iseg.visualize --run LABEL=FOLDER ... --out STEM`: the mIoU curves of evaluation runs as
+    STEM.png and STEM.svg (the figures of the model card and docs/annotate.md)."""
+    import argparse
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from iseg.cli import add_debug_flag, reporting
+
+    parser = argparse.ArgumentParser(prog="python -m iseg.visualize", description=main.__doc__.split("\n")[0])
+    parser.add_argument("--run", action="append", required=True, metavar="LABEL=FOLDER",
+                        help="an evaluation run folder and its label in the legend (repeat for each line)")
+    parser.add_argument("--out", required=True, help="figure path without extension (STEM.png, STEM.svg)")
+    parser.add_argument("--datasets", help="comma-separated panels, in order (default: every dataset found)")
+    parser.add_argument("--max-clicks", type=int, default=20)
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
+    pairs = [item.split("=", 1) for item in args.run]
+    if any(len(pair) != 2 or not all(pair) for pair in pairs):
+        parser.error(f"--run expects LABEL=FOLDER, got {args.run}")
+    with reporting(parser.prog, args.debug):
+        ious = read_curves([(label, folder) for label, folder in pairs])
+        datasets = [d.strip() for d in args.datasets.split(",")] if args.datasets else None
+        unknown = sorted(set(datasets or ()) - set(ious["dataset"]))
+        if unknown:
+            raise ValueError(f"no dataset {', '.join(unknown)} in the runs' ious.csv; found: "
+                             f"{', '.join(sorted(set(ious['dataset'])))}")
+        paths = save_figure(curves_figure(ious, datasets, args.max_clicks), args.out)
+    print("written:", ", ".join(map(str, paths)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -198,3 +198,18 @@ def test_user_errors_are_one_line_unless_debug(tmp_path, capsys, monkeypatch):
             main([*args, *debug_args, "--overwrite"])
         err = capsys.readouterr().err
         assert "Traceback" in err and "unknown dataset 'Nope'" in err
+
+
+def test_curves_figure_command_draws_runs_per_dataset(small_runs, tmp_path, capsys):
+    from iseg.visualize import main
+
+    out = tmp_path / "fig" / "curves"
+    assert main(["--run", f"IFPN={small_runs / 'ifpn'}", "--run", f"GrabCut={small_runs / 'grabcut'}",
+                 "--out", str(out), "--max-clicks", "3"]) == 0
+    assert out.with_suffix(".png").stat().st_size > 0 and out.with_suffix(".svg").is_file()
+    for args, message in ((["--run", "nolabel"], "--run expects LABEL=FOLDER"),
+                          (["--run", f"A={tmp_path}"], "ious.csv not found"),
+                          (["--run", f"A={small_runs / 'ifpn'}", "--datasets", "DAVIS"], "no dataset DAVIS")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*args, "--out", str(tmp_path / "x")])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
