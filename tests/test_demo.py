@@ -575,6 +575,22 @@ def test_the_start_mask_upload_checks_the_file_and_the_size(demo):
         demo.controller.set_start_mask(np.zeros((5, 5), bool))
 
 
+def test_zoom_keys_and_buttons_zoom_at_the_last_click_and_clicks_land_on_their_pixel(demo):
+    clicked(demo, click_event(40, 30))
+    demo.handle_event(key_event("+"))
+    assert demo.renderer.zoom == 2.0 and "zoom 2x" in status(demo)
+    assert demo.to_image_coords(*demo.renderer.to_display(30.5, 40.5)) == (30, 40)  # the last click stays put
+    demo.handle_event(key_event("ArrowRight"))
+    x, y = demo.renderer.to_display(20.5, 50.5)
+    clicked(demo, click_event(x, y, kind="contextmenu"))
+    assert demo.controller.clicks[-1] == Click(20, 50, False)
+    demo.zoom_out_button.click()
+    assert demo.renderer.zoom == 1.0 and "zoom" not in status(demo)
+    demo.zoom_in_button.click()
+    demo.handle_event(key_event("f"))
+    assert demo.renderer.zoom == 1.0 and demo.to_image_coords(40, 30) == (30, 40)
+
+
 def test_status_parts_keep_a_value_with_its_unit_and_long_parts_wrap():
     from iseg.demo.widget import KEEP_TOGETHER, status_html
 

@@ -113,6 +113,26 @@ def test_the_mask_follows_the_threshold():
     assert not np.array_equal(low[20, 20], np.full(3, 200)) and np.array_equal(high[20, 20], np.full(3, 200))
 
 
+def test_zoom_keeps_the_point_under_the_pointer_and_clicks_map_to_their_pixel():
+    image = np.zeros((100, 200, 3), np.uint8)
+    image[40:60, 120:140] = 255                                # a white square
+    renderer = FrameRenderer(image, 0.5)                       # a 50 x 100 frame of the whole image
+    assert renderer.to_full(65, 25) == (50, 130)
+    renderer.zoom_at(65, 25, 4.0)                              # 2 frame px per image px around (50, 130)
+    assert renderer.zoom == 4.0 and renderer.to_full(65, 25) == (50, 130)
+    assert renderer.to_full(66, 25) == (50, 130) and renderer.to_full(67, 25) == (50, 131)   # finer than before
+    frame = renderer.render(state(clicks=[Click(50, 130, True)]), FrameStyle())
+    x, y = renderer.to_display(50.5, 130.5)
+    assert (x, y) == (66, 26) and frame[y, x, 1] > 150 and frame[y, x, 0] < 100       # the positive marker
+    assert frame[20, 60].min() > 200 and frame[45, 5].max() == 0                       # the square, magnified
+    renderer.pan(0.0, 10.0)                                    # far to the right: stops at the image's edge
+    assert renderer.left == 150 and renderer.to_full(99, 49) == (62, 199)
+    renderer.zoom_at(0, 0, 100.0)
+    assert renderer.zoom == 8.0                                # at most 8x
+    renderer.fit()
+    assert renderer.zoom == 1.0 and renderer.to_full(65, 25) == (50, 130)
+
+
 def test_encode_jpeg_round_trip():
     frame = np.zeros((30, 40, 3), np.uint8)
     frame[..., 0] = 200

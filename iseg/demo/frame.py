@@ -28,6 +28,7 @@ INTENTION_COLOR = (255, 160, 0)
 ZOOM_COLOR = (255, 230, 0)
 PENDING_COLOR = (255, 230, 0)
 OUTSIDE_ZOOM_DIMMING = 0.45
+MAX_ZOOM = 8.0
 
 
 @dataclass(frozen=True)
@@ -63,39 +64,85 @@ def outline(mask: np.ndarray) -> list[np.ndarray]:
 
 
 class FrameRenderer:
-    """Draws the frames of one (H, W, 3) uint8 image at `scale` (see `display_scale`)."""
+    """Draws the frames of one (H, W, 3) uint8 image at `scale` (see `display_scale`), optionally zoomed in.
+
+    The frame keeps its display size; `zoom_at` and `pan` choose which part of the image it shows (zoom 1: all of
+    it). Every drawing and `to_full` go through the same view, so a click lands on the photo pixel under it at any
+    zoom.
+    """
 
     def __init__(self, image: np.ndarray, scale: float):
         self.scale = scale
+        self.image = image
         self.full_size = image.shape[:2]
         self.size = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
         self.base = image if self.size == self.full_size else cv2.resize(
             image, self.size[::-1], interpolation=cv2.INTER_AREA)
+        self.zoom, self.top, self.left = 1.0, 0.0, 0.0
+
+    @property
+    def pixels_per_image_pixel(self) -> float:
+        """Frame pixels per image pixel in the current view."""
+        return self.scale * self.zoom
+
+    def zoom_at(self, x: float, y: float, factor: float) -> None:
+        """Zoom by `factor` (>1 in, <1 out; between 1x and MAX_ZOOM) keeping the image point under frame point
+        (x, y) where it is."""
+        step = self.pixels_per_image_pixel
+        row, col = self.top + y / step, self.left + x / step
+        self.zoom = min(MAX_ZOOM, max(1.0, self.zoom * factor))
+        step = self.pixels_per_image_pixel
+        self._move(row - y / step, col - x / step)
+
+    def pan(self, down: float, right: float) -> None:
+        """Move the view by these shares of its own height and width (negative: up, left)."""
+        self._move(self.top + down * self.size[0] / self.pixels_per_image_pixel,
+                   self.left + right * self.size[1] / self.pixels_per_image_pixel)
+
+    def fit(self) -> None:
+        """Show the whole image again."""
+        self.zoom, self.top, self.left = 1.0, 0.0, 0.0
+
+    def _move(self, top: float, left: float) -> None:
+        """The view's top-left corner, kept inside the image."""
+        step = self.pixels_per_image_pixel
+        self.top = min(max(0.0, top), max(0.0, self.full_size[0] - self.size[0] / step))
+        self.left = min(max(0.0, left), max(0.0, self.full_size[1] - self.size[1] / step))
 
     def to_full(self, x: float, y: float) -> tuple[int, int]:
         """(row, col) in the full image of a point (x, y) in the frame's pixels; a point inside the frame stays
         inside the image despite rounding, one outside stays outside."""
-        return self._to_full(y, 0), self._to_full(x, 1)
+        return self._to_full(y, 0, self.top), self._to_full(x, 1, self.left)
 
-    def _to_full(self, value: float, axis: int) -> int:
-        full = round(value / self.scale)
+    def _to_full(self, value: float, axis: int, offset: float) -> int:
+        full = round(offset + value / self.pixels_per_image_pixel)
         return min(full, self.full_size[axis] - 1) if 0 <= value < self.size[axis] else full
 
-    def _to_display(self, click: Click) -> tuple[int, int]:
-        """(x, y) of the centre of a click's pixel in the frame."""
-        return (min(self.size[1] - 1, int((click.col + 0.5) * self.scale)),
-                min(self.size[0] - 1, int((click.row + 0.5) * self.scale)))
+    def to_display(self, row: float, col: float) -> tuple[int, int]:
+        """(x, y) in the frame of the image point (row, col) (may lie outside the frame when zoomed in; the image's
+        last row and column stay on the frame's last ones despite rounding)."""
+        step = self.pixels_per_image_pixel
+        x, y = int((col - self.left) * step), int((row - self.top) * step)
+        return (x - 1 if x == self.size[1] else x), (y - 1 if y == self.size[0] else y)
+
+    def _view(self, picture: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """An image-sized array as the frame shows it (display size, the current view)."""
+        if self.zoom == 1.0:
+            if self.size == self.full_size:
+                return picture
+            return cv2.resize(picture, self.size[::-1], interpolation=cv2.INTER_AREA)
+        step = self.pixels_per_image_pixel
+        matrix = np.float32([[step, 0, -self.left * step], [0, step, -self.top * step]])
+        return cv2.warpAffine(picture, matrix, self.size[::-1], flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
 
     def _shrink(self, prob: np.ndarray, threshold: float = PRED_THRESHOLD) -> np.ndarray:
-        """(H, W) probabilities -> (h, w) bool mask at display size (resized before the threshold: smooth edges)."""
-        if self.size != self.full_size:
-            prob = cv2.resize(prob, self.size[::-1], interpolation=cv2.INTER_AREA)
-        return prob > threshold
+        """(H, W) probabilities -> (h, w) bool mask of the frame (resized before the threshold: smooth edges)."""
+        return self._view(prob) > threshold
 
     def render(self, state: Snapshot, style: FrameStyle = FrameStyle()) -> np.ndarray:
         """(h, w, 3) uint8: the image, optionally the intention's zoom-in box, the mask (fill and outline), the
         intention's coarse outline over it (both read at once), then the clicks."""
-        frame = self.base.copy()
+        frame = self.base.copy() if self.zoom == 1.0 else self._view(self.image)
         intention = state.intention if style.intention else None
         if intention is not None and intention.roi is not None:
             self._draw_zoom_box(frame, intention.roi)
@@ -117,8 +164,9 @@ class FrameRenderer:
 
     def _draw_zoom_box(self, frame: np.ndarray, roi: Roi) -> None:
         """Dim what lies outside the zoom-in box and draw the box."""
-        top, left = int(roi.top * self.scale), int(roi.left * self.scale)
-        bottom, right = int(np.ceil(roi.bottom * self.scale)), int(np.ceil(roi.right * self.scale))
+        left, top = self.to_display(roi.top, roi.left)
+        right, bottom = (v + 1 for v in self.to_display(roi.bottom - 1e-6, roi.right - 1e-6))
+        top, left = max(top, 0), max(left, 0)
         inside = frame[top:bottom, left:right].copy()
         frame[:] = (frame * OUTSIDE_ZOOM_DIMMING).astype(np.uint8)
         frame[top:bottom, left:right] = inside
@@ -129,7 +177,9 @@ class FrameRenderer:
     def _draw_click(self, frame: np.ndarray, click: Click, pending: bool) -> None:
         """A filled disc with a white rim (green positive, red negative); a click waiting for the model gets a
         yellow ring around it."""
-        center = self._to_display(click)
+        center = self.to_display(click.row + 0.5, click.col + 0.5)
+        if not (0 <= center[0] < self.size[1] and 0 <= center[1] < self.size[0]):
+            return  # outside the zoomed-in view
         if pending:
             cv2.circle(frame, center, MARKER_RADIUS + 4, PENDING_COLOR, 2, cv2.LINE_AA)
         cv2.circle(frame, center, MARKER_RADIUS + 1, (255, 255, 255), -1, cv2.LINE_AA)

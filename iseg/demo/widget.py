@@ -29,11 +29,15 @@ SAVE_KEYS = ("s", "S")
 INTENTION_KEYS = ("i", "I")
 OUTLINE_KEYS = ("o", "O")
 BRS_KEYS = ("b", "B")
+ZOOM_IN_KEYS, ZOOM_OUT_KEYS, FIT_KEYS = ("+", "="), ("-", "_"), ("f", "F")
+PAN_KEYS = {"ArrowUp": (-0.25, 0.0), "ArrowDown": (0.25, 0.0), "ArrowLeft": (0.0, -0.25), "ArrowRight": (0.0, 0.25)}
+ZOOM_STEP = 2.0
 BRS_MODE = BRS_MODES[0]  # what the f-BRS toggle switches on
 PANEL_WIDTH = 300
 HELP = ("<b>Left click</b>: object. <b>Right click</b> or <b>Shift + click</b>: background.<br>"
         "Keys, with the pointer on the image: <b>Z</b> or <b>Backspace</b> undo, <b>R</b> reset, <b>S</b> save, "
-        "<b>O</b> outline only, <b>I</b> IFPN intention, <b>B</b> f-BRS refinement.")
+        "<b>O</b> outline only, <b>I</b> IFPN intention, <b>B</b> f-BRS refinement, <b>+</b> / <b>-</b> zoom "
+        "in / out at the last click, <b>arrows</b> pan, <b>F</b> fit the whole image.")
 # The frame keeps its size (a flex box would stretch it to the cell's width); a crosshair to aim; while the model
 # runs, a "working" badge on the image and an amber border. Status and help wrap in the 300 px panel.
 CSS = """<style>
@@ -117,6 +121,9 @@ class ClickDemo(widgets.HBox):
                                                    tooltip="Remove every click (R)"))
         self.save_button = compact(widgets.Button(description="Save", icon="save",
                                                   tooltip=f"Save the mask as a PNG in {self.save_dir} (S)"))
+        self.zoom_in_button = compact(widgets.Button(icon="search-plus", tooltip="Zoom in at the last click (+)"))
+        self.zoom_out_button = compact(widgets.Button(icon="search-minus", tooltip="Zoom out (-)"))
+        self.fit_button = compact(widgets.Button(icon="expand", tooltip="Show the whole image (F); arrows pan"))
         self.download = widgets.HTML()
         self.opacity = widgets.FloatSlider(value=FrameStyle.opacity, min=0.0, max=1.0, step=0.05,
                                            description="Mask fill", readout_format=".2f",
@@ -155,6 +162,9 @@ class ClickDemo(widgets.HBox):
         self.undo_button.on_click(lambda _: self.undo())
         self.reset_button.on_click(lambda _: self.reset())
         self.save_button.on_click(lambda _: self.save())
+        self.zoom_in_button.on_click(lambda _: self.zoom(ZOOM_STEP))
+        self.zoom_out_button.on_click(lambda _: self.zoom(1 / ZOOM_STEP))
+        self.fit_button.on_click(lambda _: self.zoom(0.0))
         for control in (self.opacity, self.outline_only, self.intention):
             control.observe(lambda _: self._show(self.message), names="value")
         self.threshold.observe(self._on_threshold, names="value")
@@ -163,7 +173,8 @@ class ClickDemo(widgets.HBox):
         row = widgets.Layout(flex_flow="row wrap", align_items="center")
         panel = widgets.VBox([
             widgets.HTML(CSS), self.picker, widgets.HBox([self.upload, self.start_upload], layout=row),
-            widgets.HBox([self.undo_button, self.reset_button, self.save_button], layout=row),
+            widgets.HBox([self.undo_button, self.reset_button, self.save_button, self.zoom_in_button,
+                          self.zoom_out_button, self.fit_button], layout=row),
             self.download, self.opacity, self.threshold,
             widgets.HBox([self.outline_only, self.intention, self.refine], layout=row),
             self.status, self.help,
@@ -272,6 +283,27 @@ class ClickDemo(widgets.HBox):
             self.outline_only.value = not self.outline_only.value
         elif key in BRS_KEYS and not self.refine.disabled:
             self.refine.value = not self.refine.value
+        elif key in ZOOM_IN_KEYS + ZOOM_OUT_KEYS + FIT_KEYS:
+            self.zoom(ZOOM_STEP if key in ZOOM_IN_KEYS else 1 / ZOOM_STEP if key in ZOOM_OUT_KEYS else 0.0)
+        elif key in PAN_KEYS:
+            self.renderer.pan(*PAN_KEYS[key])
+            self._show(self.message)
+
+    def zoom(self, factor: float) -> None:
+        """Zoom the frame by `factor` at the last click (the view's centre before any); 0: fit the whole image."""
+        if self.renderer is None:
+            return
+        with self._frame_lock:
+            if factor == 0.0:
+                self.renderer.fit()
+            else:
+                clicks = self.controller.snapshot().clicks
+                if clicks:
+                    x, y = self.renderer.to_display(clicks[-1].row + 0.5, clicks[-1].col + 0.5)
+                else:
+                    x, y = self.renderer.size[1] / 2, self.renderer.size[0] / 2
+                self.renderer.zoom_at(x, y, factor)
+            self._show(self.message)
 
     def _on_refine(self, change: dict) -> None:
         """Switch f-BRS on or off for the clicks that follow."""
@@ -332,6 +364,8 @@ class ClickDemo(widgets.HBox):
             parts.append(f"IoU {self.controller.iou:.3f}")
         if self.controller.threshold != PRED_THRESHOLD:
             parts.append(f"threshold {self.controller.threshold:.2f}")
+        if self.renderer is not None and self.renderer.zoom > 1:
+            parts.append(f"zoom {self.renderer.zoom:g}x")
         if state.seconds is not None:
             parts.append(f"{state.seconds:.2f} s/click")
         if state.pending:

@@ -166,8 +166,8 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     assert image.evaluate("(img) => getComputedStyle(img).cursor") == "crosshair"
     assert "Backspace" in parts["shortcuts"].text_content()
     titles = page.locator(".iseg-demo button").evaluate_all("(buttons) => buttons.map((b) => b.title)")
-    assert len(titles) == 7 and all(t and t != "null" for t in titles), titles  # upload, start mask, undo, reset,
-    assert "f-BRS" in titles[-1]                                                  # save, intention, f-BRS
+    assert len(titles) == 10 and all(t and t != "null" for t in titles), titles  # upload, start mask, undo, reset,
+    assert "f-BRS" in titles[-1]                          # save, zoom in, zoom out, fit, intention, f-BRS
     box = boxes["image"]
 
     def at(row: int, col: int) -> tuple[float, float]:
@@ -228,6 +228,18 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     page.mouse.move(*at(height // 2, width // 2))
     page.keyboard.press("z")
     wait_idle(page, r"\| 6 clicks\b")
+
+    # Zoom in at the last click and back: the frame is magnified (same size), the status says so.
+    count = len(frames(page))
+    whole = pixels(page, frames(page)[-1])
+    page.keyboard.press("+")
+    wait_idle(page, r"\| zoom 2x")
+    page.wait_for_function("(n) => window.isegFrames.length > n", arg=count, timeout=CLICK_SECONDS * 1000)
+    zoomed = pixels(page, frames(page)[-1])
+    assert zoomed.shape == whole.shape and changed(zoomed, whole) > 0.3, "zooming in did not magnify the frame"
+    page.keyboard.press("f")
+    page.wait_for_function("(p) => !document.querySelector('.iseg-status').textContent.includes(p)", arg="zoom 2x",
+                           timeout=CLICK_SECONDS * 1000)
 
     # The mask's download: a 0/255 PNG of the full image.
     with page.expect_download() as download:
