@@ -34,7 +34,8 @@ def test_annotation_notebook_runs_and_resumes(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     executed = (tmp_path / "06_annotate.ipynb").read_text()
-    assert "'objects': 1" in executed and "photo 1/1: one | object 1 | 1 click" in executed   # resumed
+    assert "'objects': 1" in executed and "photo 1/1: one" in executed                          # resumed
+    assert 'iseg-keep\\">object 1</span> | <span class=\\"iseg-keep\\">1 click' in executed
     resumed = json.loads((out / "annotation.json").read_text())
     assert resumed["object"] == 1 and len(resumed["images"]["one"]["objects"][0]["clicks"]) == 1
     assert (out / "masks/one_1.png").exists() and (out / "annotations/instances_images.json").exists()
@@ -52,7 +53,7 @@ def test_annotation_notebook_fine_tunes_on_simulated_frames_and_measures_on_test
                "-p", "finetune_samples_per_epoch", "4", "-p", "eval_limit", "2", "-p", "study_runs", "[]"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(p.name for p in (tmp_path / "cvc_train_frames").iterdir()) == ["001.jpg", "026.jpg"]
+    assert sorted(p.name for p in (tmp_path / "cvc_frames").iterdir()) == ["001.jpg", "026.jpg"]
     simulated = json.loads((tmp_path / "finetune_annotation/simulation.json").read_text())
     assert simulated["photos"] == 3 and simulated["category"] == "polyp"
     summary = json.loads((finetune_out / "finetune.json").read_text())

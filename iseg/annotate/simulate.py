@@ -70,13 +70,11 @@ def link_photos(paths: list[Path], folder: Path) -> Path:
     return folder
 
 
-def annotation_photos(dataset, count: int, folder: str | Path) -> dict[str, Path]:
-    """{image key: linked file} of `count` photos of `dataset` spread over its groups (`spread_photos`), linked
-    into the photo folder `folder` (what notebook 06 and the simulated annotator annotate)."""
+def annotation_photos(dataset, count: int, folder: str | Path) -> Path:
+    """The photo folder `folder` holding links to `count` photos of `dataset` spread over its groups
+    (`spread_photos`): what notebook 06 offers to annotate by hand, and the simulated annotator annotates."""
     chosen = spread_photos(list(dataset.image_keys), getattr(dataset, "sequences", None), count)
-    paths = [dataset.image_path(dataset.image_keys.index(key)) for key in chosen]
-    link_photos(paths, Path(folder))
-    return {key: Path(folder) / path.name for key, path in zip(chosen, paths)}
+    return link_photos([dataset.image_path(dataset.image_keys.index(key)) for key in chosen], Path(folder))
 
 
 def annotate_photo(session: AnnotationSession, gt_mask, target_iou: float, max_clicks: int) -> tuple[int, float]:
@@ -106,15 +104,16 @@ def simulate(dataset, out: str | Path, predictor, *, photos: int, category: str 
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"run folder {out} is not empty; choose another --out")
     groups = getattr(dataset, "sequences", None)
-    paths = annotation_photos(dataset, photos, out / "photos")
+    chosen = spread_photos(list(dataset.image_keys), groups, photos)
+    session = AnnotationSession(annotation_photos(dataset, photos, out / "photos"), out / "annotation", predictor,
+                                category=category)
     first_sample = {}
     for j, (i, _) in enumerate(dataset.index):
         first_sample.setdefault(dataset.image_keys[i], j)
-    session = AnnotationSession(out / "photos", out / "annotation", predictor, category=category)
     rows = []
-    for key in tqdm(paths, desc="simulated annotation", disable=not progress):
+    for key in tqdm(chosen, desc="simulated annotation", disable=not progress):
         sample = dataset[first_sample[key]]
-        session.go_to(session.names.index(paths[key].stem))
+        session.go_to(session.names.index(dataset.image_path(dataset.image_keys.index(key)).stem))
         start = time.perf_counter()
         clicks, reached = annotate_photo(session, sample.mask, target_iou, max_clicks)
         rows.append({"photo": key, "group": groups[key] if groups else "", "clicks": clicks,
