@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
-from test_demo_browser import KERNEL_READY, KERNEL_SECONDS, WINDOW, publish, wait_idle
+from test_demo_browser import KERNEL_READY, KERNEL_SECONDS, WINDOW, inside, publish, wait_idle
 
 from iseg.data import load_dataset
 
@@ -65,6 +65,8 @@ def test_annotate_two_objects_in_jupyterlab(page, lab, tmp_path, shared_datasets
     wait_idle(page, rf"photo 1/1: {stem} \| no object selected", RUN_SECONDS)
     page.wait_for_timeout(1000)  # let JupyterLab finish its own scrolling after the run
     box = page.locator("img.iseg-image").bounding_box()
+    visible = page.locator(".jp-NotebookPanel").bounding_box()  # Run all ends on the annotator, in the window
+    assert inside(box, visible) and inside(page.locator(".iseg-status").bounding_box(), visible), (box, visible)
 
     def at(row: int, col: int) -> tuple[float, float]:
         return box["x"] + (col + 0.5) * box["width"] / width, box["y"] + (row + 0.5) * box["height"] / height
