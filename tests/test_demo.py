@@ -591,6 +591,14 @@ def test_zoom_keys_and_buttons_zoom_at_the_last_click_and_clicks_land_on_their_p
     assert demo.renderer.zoom == 1.0 and demo.to_image_coords(40, 30) == (30, 40)
 
 
+def test_keys_work_with_the_pointer_on_a_button_too(demo):
+    clicked(demo, click_event(40, 30), click_event(10, 10, kind="contextmenu"))
+    sources = [events.source for events in demo.key_events]
+    assert demo.undo_button in sources and demo.zoom_in_button in sources and demo.threshold not in sources
+    demo.key_events[sources.index(demo.undo_button)]._dom_handlers(key_event("z"))
+    assert len(demo.controller.clicks) == 1
+
+
 def test_status_parts_keep_a_value_with_its_unit_and_long_parts_wrap():
     from iseg.demo.widget import KEEP_TOGETHER, status_html
 

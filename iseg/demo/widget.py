@@ -35,7 +35,8 @@ ZOOM_STEP = 2.0
 BRS_MODE = BRS_MODES[0]  # what the f-BRS toggle switches on
 PANEL_WIDTH = 300
 HELP = ("<b>Left click</b>: object. <b>Right click</b> or <b>Shift + click</b>: background.<br>"
-        "Keys, with the pointer on the image: <b>Z</b> or <b>Backspace</b> undo, <b>R</b> reset, <b>S</b> save, "
+        "Keys, with the pointer on the image or a button: <b>Z</b> or <b>Backspace</b> undo, <b>R</b> reset, "
+        "<b>S</b> save, "
         "<b>O</b> outline only, <b>I</b> IFPN intention, <b>B</b> f-BRS refinement, <b>+</b> / <b>-</b> zoom "
         "in / out at the last click, <b>arrows</b> pan, <b>F</b> fit the whole image.")
 # The frame keeps its size (a flex box would stretch it to the cell's width); a crosshair to aim; while the model
@@ -154,11 +155,19 @@ class ClickDemo(widgets.HBox):
         self.help.add_class("iseg-help")
         self.events = Event(source=self.image, watched_events=["click", "contextmenu", "keydown"],
                             prevent_default_action=True)
+        # The keys work with the pointer on the image or on any button (not on the sliders, whose readouts take
+        # typed numbers): JupyterLab gets none of them there.
+        self.key_events = [Event(source=control, watched_events=["keydown"], prevent_default_action=True)
+                           for control in (self.undo_button, self.reset_button, self.save_button,
+                                           self.zoom_in_button, self.zoom_out_button, self.fit_button,
+                                           self.intention, self.refine)]
 
         self.picker.observe(self._on_pick, names="value")
         self.upload.observe(self._on_upload, names="value")
         self.start_upload.observe(self._on_start_mask, names="value")
         self.events.on_dom_event(self.handle_event)
+        for events in self.key_events:
+            events.on_dom_event(self.handle_event)
         self.undo_button.on_click(lambda _: self.undo())
         self.reset_button.on_click(lambda _: self.reset())
         self.save_button.on_click(lambda _: self.save())

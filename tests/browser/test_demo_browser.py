@@ -287,6 +287,12 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     page.locator(".iseg-demo input[type=file]").nth(1).set_input_files(download.value.path())
     wait_idle(page, r"0 clicks \| started from mask GrabCut_106024_mask\.png")
 
+    # A key with the pointer on a button (not on the image) works too.
+    page.locator(".iseg-demo button", has_text="Undo").hover()
+    page.keyboard.press("+")
+    wait_idle(page, r"\| zoom 2x")
+    page.keyboard.press("f")
+
     # A portrait photo fits the window too (scaled down only if taller than the limit, never up).
     page.locator(".iseg-demo select").select_option(label=PORTRAIT)
     wait_idle(page, rf"{PORTRAIT} \| 0 clicks")
