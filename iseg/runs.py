@@ -198,11 +198,15 @@ def _run_first(frames: list[pd.DataFrame], empty_columns: list[str]) -> pd.DataF
 
 
 def sample_table(runs: Runs, chosen: Sequence[str], datasets: Sequence[str] | None = None,
-                 thresholds: Sequence[float] = (0.85, 0.90), labels: Sequence[str] | None = None) -> pd.DataFrame:
+                 thresholds: Sequence[float] = (0.85, 0.90), labels: Sequence[str] | None = None,
+                 reference: int = 0) -> pd.DataFrame:
     """One row per (dataset, sample) of the chosen runs: NoC@t of each run (its max_clicks when never reached,
-    NaN when it did not evaluate the sample) and, for two or more runs, the second minus the first (`Δ@t`:
-    positive where the first needs fewer clicks). Columns are named with `labels` (default: the run names)."""
+    NaN when it did not evaluate the sample) and, for every other run, its NoC minus that of the run number
+    `reference` (`Δ@t <label>`: positive where the reference needs fewer clicks). Columns are named with `labels`
+    (default: the run names)."""
     labels = list(labels or chosen)
+    if not 0 <= reference < max(1, len(labels)):
+        raise ValueError(f"reference must be the number of a chosen run (0 to {len(labels) - 1}), got {reference}")
     rows = runs.clicks[runs.clicks.run.isin(chosen)]
     if datasets is not None:
         rows = rows[rows.dataset.isin(datasets)]
@@ -216,8 +220,8 @@ def sample_table(runs: Runs, chosen: Sequence[str], datasets: Sequence[str] | No
     if not any(len(c) for c in columns.values()):
         return pd.DataFrame(columns=["dataset", "sample", *columns])
     table = pd.DataFrame(columns).sort_index()
-    if len(labels) >= 2:
+    for label in (label for j, label in enumerate(labels) if j != reference):
         for t in thresholds:
             name = f"NoC@{round(t * 100)}"
-            table[f"Δ@{round(t * 100)}"] = table[f"{name} {labels[1]}"] - table[f"{name} {labels[0]}"]
+            table[f"Δ@{round(t * 100)} {label}"] = table[f"{name} {label}"] - table[f"{name} {labels[reference]}"]
     return table.reset_index()

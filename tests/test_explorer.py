@@ -8,7 +8,8 @@ import pytest
 
 from iseg.clicks import Click
 from iseg.demo.frame import FrameRenderer
-from iseg.explorer import Explorer, iou_curve_png, make_explorer, overview_table, replay_frame, run_labels
+from iseg.explorer import (Explorer, iou_curve_png, make_explorer, overview_table, panel_size, replay_frame,
+                           run_labels)
 from iseg.inference.transforms import Roi
 from iseg.replay import ReplayStep
 from iseg.runs import load_runs
@@ -19,7 +20,7 @@ def decode(data: bytes) -> np.ndarray:
 
 
 def captions(explorer: Explorer) -> list[str]:
-    return [panel.children[1].value for panel in explorer.panels.children]
+    return [panel.children[1].value for panel in explorer.replay.panels.children]
 
 
 def test_two_runs_side_by_side_replayed_click_by_click(small_runs):
@@ -27,37 +28,59 @@ def test_two_runs_side_by_side_replayed_click_by_click(small_runs):
     assert explorer.chosen == ["grabcut", "ifpn"] and explorer.labels == {"grabcut": "A", "ifpn": "B"}
     assert "A: grabcut" in explorer.overview.value and "B: ifpn" in explorer.overview.value
     assert decode(explorer.curves.value) is not None
-    assert "Δ@90" in explorer.table.value and explorer.sort_by.value == "Δ@90"
-    assert len(explorer.sample_picker.options) == 2 and len(explorer.panels.children) == 2
+    assert "Δ@90 B" in explorer.table.value and explorer.sort_by.value == "Δ@90 B"
+    assert len(explorer.replay.sample_picker.options) == 2 and len(explorer.replay.panels.children) == 2
     assert all("click 1/" in c and "= recorded" in c for c in captions(explorer))
-    first = [decode(p.children[0].value) for p in explorer.panels.children]
+    first = [decode(p.children[0].value) for p in explorer.replay.panels.children]
 
-    explorer.slider.value = 2
+    explorer.replay.slider.value = 2
     assert all("click 2/" in c or "stopped after click 1" in c for c in captions(explorer))
     assert all("= recorded" in c and "differs" not in c for c in captions(explorer))
     ifpn = captions(explorer)[1]
     assert "orange: coarse (intention) mask, yellow: zoom-in box" in ifpn or "stopped" in ifpn
     assert "not an IFPN cascade" in captions(explorer)[0]
-    after = decode(explorer.panels.children[0].children[0].value)
+    after = decode(explorer.replay.panels.children[0].children[0].value)
     assert after.shape == first[0].shape and not np.array_equal(after, first[0])  # the second click is drawn
-    assert decode(explorer.iou_curve.value) is not None and "click 2 of 3" in explorer.status.value
+    assert decode(explorer.replay.iou_curve.value) is not None and "click 2 of 3" in explorer.replay.status.value
 
-    explorer.intention.value = False
+    explorer.replay.intention.value = False
     assert "intention" not in captions(explorer)[1]
+    shown = decode(explorer.replay.panels.children[1].children[0].value)
+    explorer.replay.show_mask.value = False                                  # the layers: mask off, then gt off
+    no_mask = decode(explorer.replay.panels.children[1].children[0].value)
+    explorer.replay.show_gt.value = False
+    bare = decode(explorer.replay.panels.children[1].children[0].value)
+    assert np.abs(no_mask.astype(int) - shown).max() > 40 and np.abs(bare.astype(int) - no_mask).max() > 40
+
+
+def test_three_runs_fit_one_row_and_the_reference_run_sets_the_differences(small_runs, tmp_path):
+    for name in ("ifpn", "grabcut", "again"):
+        shutil.copytree(small_runs / ("grabcut" if name == "again" else name), tmp_path / name)
+    explorer = make_explorer([tmp_path], chosen=["again", "grabcut", "ifpn"])
+    assert explorer.reference.options == ("A", "B", "C") and explorer.reference.value == "A"
+    assert {"Δ@90 B", "Δ@90 C"} <= set(explorer.samples.columns) and "Δ@90 A" not in explorer.samples
+    assert (explorer.samples["Δ@90 B"] == 0).all()                           # the same run twice: no difference
+    widths = [int(panel.layout.width[:-2]) for panel in explorer.replay.panels.children]
+    assert len(widths) == 3 and sum(widths) + 2 * 12 <= 880 and widths[0] == panel_size(3)[0]
+    explorer.reference.value = "C"
+    assert {"Δ@90 A", "Δ@90 B"} <= set(explorer.samples.columns) and explorer.sort_by.value == "Δ@90 A"
+    assert (explorer.samples["Δ@90 A"] == explorer.samples["NoC@90 A"] - explorer.samples["NoC@90 C"]).all()
+    explorer.run_picker.value = ("grabcut", "ifpn")                          # C gone: the reference falls back to A
+    assert explorer.reference.value == "A" and list(explorer.reference.options) == ["A", "B"]
 
 
 def test_sorting_orders_the_sample_picker_and_keeps_the_sample(small_runs):
     explorer = make_explorer([small_runs])
     explorer.sort_by.value = "sample"
     explorer.descending.value = False
-    samples = [value[1] for _, value in explorer.sample_picker.options]
+    samples = [value[1] for _, value in explorer.replay.sample_picker.options]
     assert samples == sorted(samples)
-    current = explorer.sample_picker.value
+    current = explorer.replay.sample_picker.value
     explorer.descending.value = True
-    assert [v[1] for _, v in explorer.sample_picker.options] == samples[::-1]
-    assert explorer.sample_picker.value == current
-    explorer.sample_picker.value = explorer.sample_picker.options[-1][1]
-    assert explorer.slider.value == 1 and "click 1/" in captions(explorer)[0]
+    assert [v[1] for _, v in explorer.replay.sample_picker.options] == samples[::-1]
+    assert explorer.replay.sample_picker.value == current
+    explorer.replay.sample_picker.value = explorer.replay.sample_picker.options[-1][1]
+    assert explorer.replay.slider.value == 1 and "click 1/" in captions(explorer)[0]
 
 
 def test_one_run_and_an_older_run_without_clicks(small_runs, tmp_path):
@@ -69,14 +92,14 @@ def test_one_run_and_an_older_run_without_clicks(small_runs, tmp_path):
     assert "no clicks.csv" in explorer.legend.value
     new, old = captions(explorer)
     assert "= recorded" in new and "no clicks.csv" in old
-    assert explorer.panels.children[1].children[0].layout.display == "none"
+    assert explorer.replay.panels.children[1].children[0].layout.display == "none"
     explorer.run_picker.value = ("new",)
-    assert len(explorer.panels.children) == 1 and "Δ@90" not in explorer.table.value
+    assert len(explorer.replay.panels.children) == 1 and "Δ@90" not in explorer.table.value
 
 
 def test_no_runs_says_how_to_make_some_and_unknown_names_are_errors(tmp_path, small_runs):
     explorer = make_explorer([tmp_path])
-    assert "No evaluation runs found" in explorer.status.value and "make smoke" in explorer.status.value
+    assert "No evaluation runs found" in explorer.replay.status.value and "make smoke" in explorer.replay.status.value
     with pytest.raises(ValueError, match="no run typo in .*; found: grabcut, ifpn"):
         make_explorer([small_runs], chosen=["typo"])
     with pytest.raises(ValueError, match="no dataset Berkeley"):

@@ -125,9 +125,13 @@ def test_sample_table_counts_clicks_per_run_and_the_difference(tmp_path):
         lambda s: int(np.argmax(s.to_numpy() >= np.float32(0.9))) + 1 if (s >= np.float32(0.9)).any() else 4)
     assert table["sample"].tolist() == ["Tiny/0", "Tiny/1", "Tiny/2"]
     assert table["NoC@90 A"].tolist() == expected.tolist() and (table["NoC@90 B"] == 2).all()
-    assert (table["Δ@90"] == 2 - table["NoC@90 A"]).all()
-    assert list(table.columns) == ["dataset", "sample", "NoC@85 A", "NoC@90 A", "NoC@85 B", "NoC@90 B", "Δ@85",
-                                   "Δ@90"]
+    assert (table["Δ@90 B"] == 2 - table["NoC@90 A"]).all()
+    assert list(table.columns) == ["dataset", "sample", "NoC@85 A", "NoC@90 A", "NoC@85 B", "NoC@90 B", "Δ@85 B",
+                                   "Δ@90 B"]
+    against_b = sample_table(runs, ["a", "b"], labels=["A", "B"], reference=1)        # B as the reference
+    assert (against_b["Δ@90 A"] == -table["Δ@90 B"]).all() and "Δ@90 B" not in against_b
+    with pytest.raises(ValueError, match="reference must be the number of a chosen run"):
+        sample_table(runs, ["a", "b"], reference=2)
 
 
 def test_runs_of_compare_as_notebook_03_makes_them(tmp_path):

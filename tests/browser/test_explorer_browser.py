@@ -1,17 +1,20 @@
 """The explorer notebook in a real browser (JupyterLab in Chromium): it finds the runs under runs/, two runs are
-picked, then a sample, the click slider is dragged, and both runs' replays show that click with the recorded IoU.
-The screenshot for the README goes to runs/browser/explorer.png."""
+picked, then a sample, the click slider is dragged, and both runs' replays show that click with the recorded IoU;
+then three runs share one row and a reference run is chosen. The screenshot for the README goes to
+runs/browser/explorer.png."""
 
 from __future__ import annotations
 
 import pytest
 
 from iseg.evaluate import main
+from iseg.weights import WEIGHTS_DIR
 from test_demo_browser import KERNEL_READY, publish
 
 NOTEBOOK = "05_explore.ipynb"
 WINDOW = {"width": 1400, "height": 1000}  # the replay section fits in it
 RUNS = {"GrabCut_OpenCV": ["--predictor", "grabcut"], "IFPN_default_shipped": ["--predictor", "default", "--no-flip"]}
+THIRD = {"IFPN_coarse_alone": ["--predictor", str(WEIGHTS_DIR / "default_coarse.pt"), "--no-flip"]}
 CLICKS = 5
 SECONDS = 240
 
@@ -44,7 +47,7 @@ def captions(page) -> list[str]:
 @pytest.mark.browser
 @pytest.mark.timeout(900)
 def test_explorer_in_jupyterlab(page, lab, tmp_path, shared_datasets):
-    for name, predictor in RUNS.items():  # the notebook looks in ../runs: beside the served notebooks/ copy
+    for name, predictor in {**RUNS, **THIRD}.items():  # the notebook looks in ../runs: beside notebooks/
         main([*predictor, "--datasets", f"GrabCut={shared_datasets / 'GrabCut'}", "--limit", "3", "--max-clicks",
               str(CLICKS), "--full-curve", "--no-progress", "--out", str(tmp_path / "runs" / name)])
     page.set_viewport_size(WINDOW)
@@ -59,7 +62,7 @@ def test_explorer_in_jupyterlab(page, lab, tmp_path, shared_datasets):
     wait_status(page, r": click 1 of 5$", 1)
     runs.select_option(label=list(RUNS))
     wait_status(page, r": click 1 of 5$", 2)
-    assert "Δ@90" in page.locator(".iseg-explorer .iseg-samples").text_content()
+    assert "Δ@90 B" in page.locator(".iseg-explorer .iseg-samples").text_content()
 
     # A sample: the second of the sorted per-sample table.
     picker = page.locator(".iseg-sample-picker select")
@@ -91,3 +94,15 @@ def test_explorer_in_jupyterlab(page, lab, tmp_path, shared_datasets):
     replay.scroll_into_view_if_needed()
     replay.screenshot(path=str(tmp_path / "explorer.png"))
     publish(tmp_path / "explorer.png", "explorer.png")
+
+    # Three runs: their panels share one row inside the notebook area; the reference run sets the Δ columns.
+    runs.select_option(label=[*RUNS, *THIRD])
+    wait_status(page, r": click 1 of 5$", 3)
+    area = page.locator(".jp-NotebookPanel").bounding_box()
+    boxes = [page.locator(".iseg-explorer .iseg-panel").nth(i).bounding_box() for i in range(3)]
+    assert len({round(b["y"]) for b in boxes}) == 1, boxes
+    assert boxes[2]["x"] + boxes[2]["width"] <= area["x"] + area["width"], (boxes, area)
+    page.locator(".iseg-reference select").select_option(label="B")
+    page.wait_for_function("() => document.querySelector('.iseg-samples').textContent.includes('Δ@90 A')",
+                           timeout=SECONDS * 1000)
+    assert "Δ@90 C" in page.locator(".iseg-explorer .iseg-samples").text_content()
