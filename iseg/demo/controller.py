@@ -23,17 +23,23 @@ from iseg.protocol import PRED_THRESHOLD
 
 
 
+def decode_upload(data: bytes, name: str, flags: int, expected: str) -> np.ndarray:
+    """Decode the bytes of an uploaded image file with OpenCV `flags`; ValueError naming `name` and what was
+    `expected` when they are not an image it can read."""
+    check_declared_pixels(bytes(data), repr(name))
+    buffer = np.frombuffer(bytes(data), dtype=np.uint8)
+    decoded = cv2.imdecode(buffer, flags) if buffer.size else None
+    if decoded is None:
+        raise ValueError(f"{name!r} is not an image file that can be read ({len(buffer)} bytes); expected {expected}")
+    return decoded
+
+
 def load_image_bytes(data: bytes, name: str = "upload") -> np.ndarray:
     """Decode an encoded image file (JPEG, PNG, BMP, ...) into (H, W, 3) uint8 RGB.
 
     Raises ValueError naming `name` when the bytes are not an image OpenCV can read.
     """
-    check_declared_pixels(bytes(data), repr(name))
-    buffer = np.frombuffer(bytes(data), dtype=np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
-    if image is None:
-        raise ValueError(f"{name!r} is not an image file that can be read ({len(buffer)} bytes); "
-                         "expected a JPEG, PNG, BMP or TIFF picture")
+    image = decode_upload(data, name, cv2.IMREAD_COLOR, "a JPEG, PNG, BMP or TIFF picture")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -41,12 +47,7 @@ def load_mask_bytes(data: bytes, name: str, shape: tuple[int, int]) -> np.ndarra
     """Decode a mask file (PNG, ...; object > 127 in its first channel, as `mask_png` writes) of an image of
     `shape` (H, W) into an (H, W) bool mask; ValueError naming `name` for a file that is not an image or another
     size."""
-    check_declared_pixels(bytes(data), repr(name))
-    buffer = np.frombuffer(bytes(data), dtype=np.uint8)
-    raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
-    if raw is None:
-        raise ValueError(f"{name!r} is not a mask image that can be read ({len(buffer)} bytes); expected a PNG of "
-                         "0 (background) and 255 (object)")
+    raw = decode_upload(data, name, cv2.IMREAD_UNCHANGED, "a PNG of 0 (background) and 255 (object)")
     values = raw if raw.ndim == 2 else raw[..., 0]
     if values.shape != tuple(shape):
         raise ValueError(f"mask {name!r} is {values.shape[0]}x{values.shape[1]} (HxW) but the image is "

@@ -14,6 +14,16 @@ from iseg.replay import Replay, ReplayUnavailable, load_run_predictor, replay_sa
 from iseg.runs import Runs
 
 
+@contextmanager
+def quiet_block(owner) -> Iterator[None]:
+    """A block during which `owner._quiet` is True: its widgets' handlers see that the change is its own."""
+    before, owner._quiet = owner._quiet, True
+    try:
+        yield
+    finally:
+        owner._quiet = before
+
+
 class ReplayView(widgets.VBox):
     """Sample picker, click slider, layer switches (mask, ground truth, IFPN intention), the panels of the chosen
     runs and the sample's IoU curves. Changes made inside `hold()` (by the view or the explorer) run no handler.
@@ -55,14 +65,9 @@ class ReplayView(widgets.VBox):
                           self.panels])
         self.add_class("iseg-replay")
 
-    @contextmanager
-    def hold(self) -> Iterator[None]:
+    def hold(self):
         """A block in which changes to the view's widgets trigger no handler."""
-        before, self._quiet = self._quiet, True
-        try:
-            yield
-        finally:
-            self._quiet = before
+        return quiet_block(self)
 
     def choose(self, chosen: Sequence[str], labels: dict[str, str]) -> None:
         """The runs to replay, with their letters (the panels are rebuilt at the next sample)."""

@@ -4,15 +4,14 @@ reference run), and a sample replayed (`ReplayView`)."""
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import ipywidgets as widgets
 import pandas as pd
 
 from iseg.explorer.figures import curves_png, overview_table, run_labels
-from iseg.explorer.replay_view import ReplayView
+from iseg.explorer.replay_view import ReplayView, quiet_block
 from iseg.runs import Runs, load_runs, sample_table
 
 CSS = """<style>
@@ -96,15 +95,6 @@ class Explorer(widgets.VBox):
         """Run -> its letter."""
         return dict(zip(self.chosen, run_labels(self.chosen)))
 
-    @contextmanager
-    def _hold(self) -> Iterator[None]:
-        """A block in which the explorer's own changes to its widgets trigger no handler."""
-        before, self._quiet = self._quiet, True
-        try:
-            yield
-        finally:
-            self._quiet = before
-
     def refresh(self) -> None:
         """Redraw everything for the chosen runs, datasets and reference."""
         notes = self.runs.runs.set_index("run")["note"]
@@ -113,7 +103,7 @@ class Explorer(widgets.VBox):
             + (f" <span class='iseg-note'>({html.escape(notes[run])})</span>" if notes[run] else "")
             for run, label in self.labels.items())
         labels = list(self.labels.values())
-        with self._hold():
+        with quiet_block(self):
             reference = self.reference.value if self.reference.value in labels else (labels or [None])[0]
             self.reference.options = labels
             self.reference.value = reference
@@ -131,7 +121,7 @@ class Explorer(widgets.VBox):
                                     reference=labels.index(reference))
         sortable = [c for c in self.samples.columns if c != "dataset"]
         deltas = [c for c in sortable if c.startswith("Δ@90")]
-        with self._hold():
+        with quiet_block(self):
             self.sort_by.options = sortable
             self.sort_by.value = deltas[0] if deltas else sortable[-1]
         self.show_table(reload=True)
