@@ -48,10 +48,12 @@ def render(image: np.ndarray, mask: np.ndarray | None, clicks: Sequence[Click]) 
     return draw_clicks(shown, clicks)
 
 
-def plot_miou_curves(ious: pd.DataFrame, ax=None, max_clicks: int = 20, title: str | None = None):
+def plot_miou_curves(ious: pd.DataFrame, ax=None, max_clicks: int = 20, title: str | None = None,
+                     colors: dict[str, str] | None = None):
     """mIoU against the number of clicks, one line per `method` (ious.csv rows of one dataset).
 
     `ious` has columns method, sample, click, iou; samples that stopped early carry their last IoU forward.
+    `colors` fixes a method's colour (the same method in several panels).
     """
     import matplotlib.pyplot as plt
 
@@ -61,7 +63,8 @@ def plot_miou_curves(ious: pd.DataFrame, ax=None, max_clicks: int = 20, title: s
     clicks = np.arange(1, max_clicks + 1)
     for method, rows in ious.groupby("method", sort=False):
         sequences = [g.sort_values("click")["iou"].to_numpy() for _, g in rows.groupby("sample")]
-        ax.plot(clicks, miou_curve(sequences, max_clicks=max_clicks), marker="o", markersize=3, label=method)
+        ax.plot(clicks, miou_curve(sequences, max_clicks=max_clicks), marker="o", markersize=3, label=method,
+                color=(colors or {}).get(method))
     ax.set_xlabel("number of clicks")
     ax.set_ylabel("mIoU")
     ax.set_xticks(clicks[::2] if max_clicks > 10 else clicks)
@@ -170,15 +173,17 @@ def curves_figure(ious: pd.DataFrame, datasets: Sequence[str] | None = None, max
     import matplotlib.pyplot as plt
 
     names = list(datasets) if datasets else list(dict.fromkeys(ious["dataset"]))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = {method: cycle[j % len(cycle)] for j, method in enumerate(dict.fromkeys(ious["method"]))}
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
     for ax, name in zip(axes[0], names):
-        plot_miou_curves(ious[ious["dataset"] == name], ax=ax, max_clicks=max_clicks, title=name)
+        plot_miou_curves(ious[ious["dataset"] == name], ax=ax, max_clicks=max_clicks, title=name, colors=colors)
     return fig
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m iseg.visualize --run LABEL=FOLDER ... --out STEM`: the mIoU curves of evaluation runs as
-    STEM.png and STEM.svg (the figures of the model card and docs/annotate.md)."""
+    STEM.png (and other `--formats`; the figures of the model card and docs/annotate.md)."""
     import argparse
 
     import matplotlib
@@ -189,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m iseg.visualize", description=main.__doc__.split("\n")[0])
     parser.add_argument("--run", action="append", required=True, metavar="LABEL=FOLDER",
                         help="an evaluation run folder and its label in the legend (repeat for each line)")
-    parser.add_argument("--out", required=True, help="figure path without extension (STEM.png, STEM.svg)")
+    parser.add_argument("--out", required=True, help="figure path without extension (STEM.png, ...)")
+    parser.add_argument("--formats", default="png", help="comma-separated file formats, e.g. png,svg")
     parser.add_argument("--datasets", help="comma-separated panels, in order (default: every dataset found)")
     parser.add_argument("--max-clicks", type=int, default=20)
     add_debug_flag(parser)
@@ -204,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise ValueError(f"no dataset {', '.join(unknown)} in the runs' ious.csv; found: "
                              f"{', '.join(sorted(set(ious['dataset'])))}")
-        paths = save_figure(curves_figure(ious, datasets, args.max_clicks), args.out)
+        formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+        paths = save_figure(curves_figure(ious, datasets, args.max_clicks), args.out, formats=formats)
     print("written:", ", ".join(map(str, paths)))
     return 0
 

@@ -205,7 +205,7 @@ def test_curves_figure_command_draws_runs_per_dataset(small_runs, tmp_path, caps
 
     out = tmp_path / "fig" / "curves"
     assert main(["--run", f"IFPN={small_runs / 'ifpn'}", "--run", f"GrabCut={small_runs / 'grabcut'}",
-                 "--out", str(out), "--max-clicks", "3"]) == 0
+                 "--out", str(out), "--max-clicks", "3", "--formats", "png,svg"]) == 0
     assert out.with_suffix(".png").stat().st_size > 0 and out.with_suffix(".svg").is_file()
     for args, message in ((["--run", "nolabel"], "--run expects LABEL=FOLDER"),
                           (["--run", f"A={tmp_path}"], "ious.csv not found"),
