@@ -50,7 +50,7 @@ def test_annotation_notebook_fine_tunes_on_simulated_frames_and_measures_on_test
                str(ROOT / "notebooks/06_annotate.ipynb"), str(tmp_path / "06_annotate.ipynb"),
                "-p", "out", str(tmp_path / "annotated"), "-p", "demo_photos", "2", "-p", "run_finetune", "True",
                "-p", "simulate_photos", "3", "-p", "finetune_out", str(finetune_out), "-p", "finetune_epochs", "1",
-               "-p", "finetune_samples_per_epoch", "4", "-p", "eval_limit", "2", "-p", "study_runs", "[]"]
+               "-p", "finetune_samples_per_epoch", "8", "-p", "eval_limit", "2", "-p", "study_runs", "[]"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "cvc_frames").iterdir()) == ["001.jpg", "026.jpg"]

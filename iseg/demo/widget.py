@@ -34,11 +34,10 @@ PAN_KEYS = {"ArrowUp": (-0.25, 0.0), "ArrowDown": (0.25, 0.0), "ArrowLeft": (0.0
 ZOOM_STEP = 2.0
 BRS_MODE = BRS_MODES[0]  # what the f-BRS toggle switches on
 PANEL_WIDTH = 300
-HELP = ("<b>Left click</b>: object. <b>Right click</b> or <b>Shift + click</b>: background.<br>"
-        "Keys, with the pointer on the image or a button: <b>Z</b> or <b>Backspace</b> undo, <b>R</b> reset, "
-        "<b>S</b> save, "
-        "<b>O</b> outline only, <b>I</b> IFPN intention, <b>B</b> f-BRS refinement, <b>+</b> / <b>-</b> zoom "
-        "in / out at the last click, <b>arrows</b> pan, <b>F</b> fit the whole image.")
+HELP = ("<b>Left click</b>: object. <b>Right</b> or <b>Shift + click</b>: background.<br>"
+        "Keys (pointer on the image or a button): <b>Z</b>/<b>Backspace</b> undo, <b>R</b> reset, <b>S</b> save, "
+        "<b>O</b> outline, <b>I</b> intention, <b>B</b> f-BRS, <b>+</b>/<b>-</b> zoom at the last click, "
+        "arrows pan, <b>F</b> fit.")
 # The frame keeps its size (a flex box would stretch it to the cell's width); a crosshair to aim; while the model
 # runs, a "working" badge on the image and an amber border. Status and help wrap in the 300 px panel.
 CSS = """<style>

@@ -284,7 +284,11 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     publish(tmp_path / "demo_intention.png", "demo_intention.png")
 
     # A start mask: the downloaded mask uploaded back, every click removed, the frame shows it.
-    page.locator(".iseg-demo input[type=file]").nth(1).set_input_files(download.value.path())
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    with page.expect_file_chooser() as chooser:
+        page.locator(".iseg-demo button", has_text="Start mask").click()
+    chooser.value.set_files(str(saved))
     wait_idle(page, r"0 clicks \| started from mask GrabCut_106024_mask\.png")
 
     # A key with the pointer on a button (not on the image) works too.
@@ -305,9 +309,11 @@ def test_click_demo_in_jupyterlab(page, lab, tmp_path):
     # An upload joins the picker and is shown; the upload button counts it.
     photo = tmp_path / "my_upload.jpg"
     cv2.imwrite(str(photo), np.full((120, 160, 3), 90, np.uint8))
-    page.locator(".iseg-demo input[type=file]").set_input_files(str(photo))
+    with page.expect_file_chooser() as chooser:
+        page.locator(".iseg-demo button", has_text="Upload").click()
+    chooser.value.set_files(str(photo))
     wait_idle(page, r"my_upload \| 0 clicks")
-    picked = page.locator(".iseg-demo select").evaluate("(s) => s.options[s.selectedIndex].text")
+    picked = page.locator(".iseg-demo select").evaluate("(s) => s.options[s.selectedIndex].text").replace("\xa0", " ")
     assert picked == "upload: my_upload.jpg"
     assert "(1)" in page.locator(".iseg-demo button", has_text="Upload").text_content()
 

@@ -90,6 +90,14 @@ def test_explorer_in_jupyterlab(page, lab, tmp_path, shared_datasets):
 
     panels = [page.locator(".iseg-explorer .iseg-panel").nth(i).bounding_box() for i in range(2)]
     assert abs(panels[0]["y"] - panels[1]["y"]) < 1 and panels[1]["x"] > panels[0]["x"], panels  # side by side
+    # The layers: the mask switched off changes both frames; on again for the screenshot.
+    shown = images.nth(0).get_attribute("src")
+    page.locator(".iseg-layers label", has_text="mask").click()
+    page.wait_for_function("(s) => document.querySelector('.iseg-explorer img.iseg-replay-image').src !== s",
+                           arg=shown, timeout=SECONDS * 1000)
+    page.locator(".iseg-layers label", has_text="mask").click()
+    wait_status(page, rf"^{sample}: click 4 of 5$", 2)
+
     replay = page.locator(".iseg-explorer .iseg-replay")
     replay.scroll_into_view_if_needed()
     replay.screenshot(path=str(tmp_path / "explorer.png"))
