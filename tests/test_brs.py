@@ -53,6 +53,30 @@ def test_refinement_makes_the_clicked_discs_right_where_the_network_ignores_the_
     assert refined.refiner.params is None and refined.refiner.evaluations == []
 
 
+@pytest.mark.parametrize("warm", [True, False])
+def test_each_click_starts_from_the_last_clicks_parameters_unless_warm_start_is_off(deaf, one_thread, monkeypatch,
+                                                                                     warm):
+    import iseg.inference.brs as brs
+
+    starts = []
+    real = brs.minimize
+
+    def recording(fun, x0, **kwargs):
+        starts.append(np.array(x0))
+        return real(fun, x0, **kwargs)
+
+    monkeypatch.setattr(brs, "minimize", recording)
+    predictor = SingleNetPredictor(deaf, zoom_in=False, flip=False, brs="f-BRS-B")
+    predictor.refiner.settings = FeatureBRS(warm_start=warm, stop_prob=0.0, min_iou_change=0.0)
+    predictor.set_image(IMAGE)
+    clicks = [Click(10, 10, True), Click(50, 70, False), Click(30, 20, True)]
+    prob = None
+    for k in range(1, 4):
+        prob = predictor.predict(clicks[:k], prob)
+    assert len(starts) == 2 and not starts[0].any()           # clicks 2 and 3 refine; click 2 from the network's own
+    assert starts[1].any() == warm                            # click 3 from click 2's result only with a warm start
+
+
 def test_off_is_bit_identical_to_the_network_alone(deaf, one_thread):
     clicks = [Click(20, 30, True), Click(50, 70, False)]
     prev = np.random.default_rng(1).random(IMAGE.shape[:2]).astype(np.float32)

@@ -40,6 +40,7 @@ class FeatureBRS:
     bias_reg_mult: float = 10.0  # the bias's extra weight in the regulariser
     min_iou_change: float = 0.01  # stop once the mask changes less than this (1 - IoU with the last one)
     after_clicks: int = 1       # refine from click after_clicks + 1 on (the first click as the network gives)
+    warm_start: bool = True     # start from the last click's scale and bias (False: from the network's own, 1 and 0)
 
 
 def brs_mode(mode: str | None) -> str | None:
@@ -113,7 +114,7 @@ class ScaleBiasRefiner:
         """L-BFGS-B (SciPy's, as RITM) on the scale and bias from the last click's values; the logits of the lowest
         loss seen. An evaluation that meets a stopping rule returns a zero gradient, which ends the search."""
         s, channels = self.settings, features.shape[1]
-        if self.params is None or self.params.size != 2 * channels:
+        if not s.warm_start or self.params is None or self.params.size != 2 * channels:
             self.params = np.zeros(2 * channels)
         best = {"loss": math.inf, "logits": None, "last_mask": None, "evaluations": 0}
 
