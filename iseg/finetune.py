@@ -40,6 +40,7 @@ import re
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -135,8 +136,7 @@ def stage_config(stage: str, train_dir: Path, init: Path, sizes: dict[str, int],
     else:
         settings["coarse_checkpoint"] = str(coarse)
     cfg = load_config(f"finetune_{stage}", {**settings, **overrides})
-    missing = [spec for spec in protect if spec not in cfg.exclude]
-    return load_config(f"finetune_{stage}", {**settings, **overrides, "exclude": [*cfg.exclude, *missing]})
+    return replace(cfg, exclude=(*cfg.exclude, *(spec for spec in protect if spec not in cfg.exclude)))
 
 
 def plot_runs(out: Path, ious: pd.DataFrame, max_clicks: int, stages: list[str]) -> None:
@@ -196,15 +196,16 @@ def finetune(data: str | Path, out: str | Path, *, coarse: str | Path | None = N
     parts = {part: link_part(data, split[part], out / "data" / part) for part in split}
     for stage in stages:  # every stage's settings are checked before any training
         stage_config(stage, parts["train"], base[stage], sizes, base["coarse"], **settings)
-    tuned, minutes = dict(base), {}
+    tuned, minutes, samples = dict(base), {}, {}
     for stage in (s for s in STAGES if s in stages):
         start = time.monotonic()
         cfg = stage_config(stage, parts["train"], base[stage], sizes, tuned["coarse"], **settings)
         tuned[stage] = train(cfg, out / stage, progress=progress) / "checkpoints" / "last.pt"
         minutes[stage] = round((time.monotonic() - start) / 60, 2)
+        samples[stage] = cfg.epochs * cfg.samples_per_epoch
     about = {"base": {k: str(v) for k, v in base.items()}, "data": str(data.resolve()),
              "photos": len(split["train"]), "stages": list(minutes), "mix": mix, "minutes": minutes,
-             "samples": {stage: trained_samples(out / stage) for stage in minutes}}
+             "samples": samples}
     export_default({k: tuned[k] for k in STAGES}, out / "model", about=about)
 
     if split["holdout"]:
@@ -229,14 +230,6 @@ def finetune(data: str | Path, out: str | Path, *, coarse: str | Path | None = N
                "results": table.to_dict(orient="records")}
     write_text(out / "finetune.json", json.dumps(summary, indent=2, default=str) + "\n")
     return table
-
-
-def trained_samples(run: Path) -> int:
-    """Training samples a finished run saw (epochs x samples per epoch of its config.yaml)."""
-    import yaml
-
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    return int(config["epochs"]) * int(config["samples_per_epoch"])
 
 
 def build_parser() -> argparse.ArgumentParser:

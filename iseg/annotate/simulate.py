@@ -105,7 +105,8 @@ def simulate(dataset, out: str | Path, predictor, *, photos: int, category: str 
         raise FileExistsError(f"run folder {out} is not empty; choose another --out")
     groups = getattr(dataset, "sequences", None)
     chosen = spread_photos(list(dataset.image_keys), groups, photos)
-    session = AnnotationSession(annotation_photos(dataset, photos, out / "photos"), out / "annotation", predictor,
+    paths = {key: dataset.image_path(dataset.image_keys.index(key)) for key in chosen}
+    session = AnnotationSession(link_photos(list(paths.values()), out / "photos"), out / "annotation", predictor,
                                 category=category)
     first_sample = {}
     for j, (i, _) in enumerate(dataset.index):
@@ -113,7 +114,7 @@ def simulate(dataset, out: str | Path, predictor, *, photos: int, category: str 
     rows = []
     for key in tqdm(chosen, desc="simulated annotation", disable=not progress):
         sample = dataset[first_sample[key]]
-        session.go_to(session.names.index(dataset.image_path(dataset.image_keys.index(key)).stem))
+        session.go_to(session.names.index(paths[key].stem))
         start = time.perf_counter()
         clicks, reached = annotate_photo(session, sample.mask, target_iou, max_clicks)
         rows.append({"photo": key, "group": groups[key] if groups else "", "clicks": clicks,
