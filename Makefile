@@ -67,7 +67,7 @@ demo: $(VENV)/.done
 bench: $(VENV)/.done
 	$(PY) -m iseg.bench --out runs/bench
 
-# One GPU training run (docs/gpu.md): pack coarse_cpu's data into $(PACKED) (once; git-ignored, < 48 MiB), train
+# One GPU training run (docs/gpu.md): pack coarse_cpu's data into $(PACKED) (once; git-ignored, < 52 MiB), train
 # coarse_gpu then fine_gpu on one CUDA GPU (about 4 + 4 minutes), evaluate the cascade on $(EVAL_DATASETS) into
 # $(GPU_RUN)_{coarse,fine,eval}. Needs no internet and no `make setup`: GPU_PY is .venv's python where there is one,
 # else python3 (torch, opencv, scipy, pandas, pyyaml, tqdm); the MobileNetV2 weights come from $(PACKED)/site.

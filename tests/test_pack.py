@@ -15,7 +15,7 @@ import yaml
 
 from iseg.data import load_dataset, parse_dataset_spec
 from iseg.data.overlap import dataset_fingerprints, shared_photos
-from iseg.training.pack import MIB, QUALITIES, folder_size, pack
+from iseg.training.pack import BUDGET_MIB, MIB, QUALITIES, folder_size, pack
 from iseg.training import load_config
 from iseg.training.data import build_data
 
@@ -70,37 +70,65 @@ def overrides(data_config: Path) -> dict:
     return {"data_config": str(data_config), "val_size": 1, "data_options": {"BSDS500": {"split": "test"}}}
 
 
+def packed_sets(out: Path) -> dict:
+    """The packed training sets as training reads them (the GPU configs' formats)."""
+    return {"COCO_MVal": load_dataset("folder", out / "COCO_MVal"),
+            "BSDS500": load_dataset("BSDS500", out / "BSDS500", split="train+val+test")}
+
+
 def test_pack_leaves_out_evaluation_photos_and_validation_images(tmp_path, sources, monkeypatch):
     out = tmp_path / "datasets" / "packed"
     manifest = pack("coarse_cpu", out, overrides=overrides(sources), weights=False)
     assert manifest["images"] == {"COCO_MVal": COCO_IMAGES - 2, "BSDS500": BSDS_IMAGES - 1}
-    assert manifest["jpeg_quality"] == QUALITIES[0] and folder_size(out) <= 48 * MIB
+    assert manifest["formats"] == {"COCO_MVal": "folder", "BSDS500": "BSDS500"}
+    assert manifest["image_quality"] == QUALITIES[0] and folder_size(out) <= BUDGET_MIB * MIB
     assert json.loads((out / "manifest.json").read_text())["images"] == manifest["images"]
     evaluation = [dataset_fingerprints(load_dataset(name, config=sources)) for name in ("GrabCut", "Berkeley")]
-    for name in ("COCO_MVal", "BSDS500", "val"):
-        packed = dataset_fingerprints(load_dataset("folder", out / name))
-        assert not any(shared_photos(packed, other) for other in evaluation), name
+    packed = {**packed_sets(out), "val": load_dataset("folder", out / "val")}
+    for name, dataset in packed.items():
+        assert not any(shared_photos(dataset_fingerprints(dataset), other) for other in evaluation), name
     (val_id,) = manifest["val"]["images"]
-    train_keys = load_dataset("folder", out / "COCO_MVal").image_keys
-    assert val_id.split("/")[1] not in train_keys and len(manifest["excluded_photos"]["COCO_MVal"]) == 2
-    val = load_dataset("folder", out / "val")[0]
+    assert val_id.split("/")[1] not in packed["COCO_MVal"].image_keys
+    assert len(manifest["excluded_photos"]["COCO_MVal"]) == 2
     original = load_dataset("COCO_MVal", config=sources)
-    assert val.image.shape == original[original.image_keys.index(val_id.split("/")[1])].image.shape
-    for image in (out / "BSDS500" / "images").glob("*.jpg"):
-        assert max(cv2.imread(str(image)).shape[:2]) <= 400
-        # one annotator's regions tile the photo: every pixel in exactly one packed object
-        masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 0 for p in (out / "BSDS500" / "masks").glob(f"{image.stem}_*")]
-        assert len(masks) > 1 and (np.sum(masks, axis=0) == 1).all()
+    assert packed["val"][0].image.shape == original[original.image_keys.index(val_id.split("/")[1])].image.shape
     monkeypatch.chdir(tmp_path)  # the GPU configs read datasets/packed/: every packed training image, the val images
     train_set, _, val_samples = build_data(load_config("coarse_gpu"))
     assert [len(d) for d in train_set.datasets] == list(manifest["images"].values()) and len(val_samples) == 1
+
+
+def test_pack_keeps_photo_resolution_and_every_bsds500_annotator(tmp_path, sources):
+    """The fine stage cuts its crops from the photos' own pixels, and BSDS500 samples draw any annotator."""
+    out = tmp_path / "packed"
+    pack("coarse_cpu", out, overrides=overrides(sources), weights=False)
+    packed = packed_sets(out)
+    coco, bsds = load_dataset("COCO_MVal", config=sources), load_dataset("BSDS500", config=sources, split="test")
+    for i, key in enumerate(packed["COCO_MVal"].image_keys):
+        source = coco[coco.image_keys.index(key)]
+        sample = packed["COCO_MVal"][i]
+        assert sample.image.shape == source.image.shape and (sample.mask == source.mask).all()
+    assert packed["BSDS500"].image_keys
+    for i, key in enumerate(packed["BSDS500"].image_keys):
+        j = bsds.image_keys.index(key)
+        assert packed["BSDS500"].split_of(i) == bsds.split_of(j) == "test"
+        kept, source = packed["BSDS500"].segmentations(i), bsds.segmentations(j)
+        assert len(source) > 1 and len(kept) == len(source)
+        assert all(a.shape == b.shape and (a == b).all() for a, b in zip(kept, source))
+        photo = cv2.imread(str(packed["BSDS500"].image_path(i)))
+        assert photo.shape[:2] == source[0].shape
+        assert np.abs(photo.astype(int) - cv2.imread(str(bsds.image_path(j))).astype(int)).mean() < 8
+    small = pack("coarse_cpu", tmp_path / "small", overrides=overrides(sources), weights=False, long_side=200)
+    assert small["long_side"] == 200
+    for i in range(len(packed["BSDS500"].image_keys)):
+        maps = load_dataset("BSDS500", tmp_path / "small" / "BSDS500", split="test").segmentations(i)
+        assert max(maps[0].shape) == 200 and len(maps) == len(packed["BSDS500"].segmentations(i))
 
 
 def test_pack_fits_the_budget_or_fails_without_writing(tmp_path, sources):
     first = pack("coarse_cpu", tmp_path / "a", overrides=overrides(sources), weights=False)
     budget = 0.75 * first["mib"]
     second = pack("coarse_cpu", tmp_path / "b", overrides=overrides(sources), weights=False, budget_mib=budget)
-    assert second["jpeg_quality"] < first["jpeg_quality"] and folder_size(tmp_path / "b") <= budget * MIB
+    assert second["image_quality"] < first["image_quality"] and folder_size(tmp_path / "b") <= budget * MIB
     with pytest.raises(ValueError, match="over the budget of 0.0 MiB"):
         pack("coarse_cpu", tmp_path / "c", overrides=overrides(sources), weights=False, budget_mib=0.01)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "data.yaml", "src"]
@@ -113,6 +141,8 @@ def test_gpu_configs_read_what_the_packer_writes(stage):
     cfg, source = load_config(stage), load_config("coarse_cpu")
     folders = [parse_dataset_spec(spec)[1] for spec in cfg.data]
     assert folders == [Path("datasets/packed") / name for name in source.data]
+    assert [parse_dataset_spec(spec)[0] for spec in cfg.data] == ["folder", "BSDS500"]  # the pack's formats
+    assert cfg.data_options == source.data_options and cfg.min_object_area == source.min_object_area
     assert list(cfg.data.values()) == list(source.data.values())
     assert parse_dataset_spec(cfg.val)[1] == Path("datasets/packed/val") and cfg.val_size == source.val_size
     assert cfg.amp and cfg.device == "cuda" and cfg.batch_size >= 32 and cfg.exclude == ()
@@ -124,7 +154,7 @@ def test_make_gpu_train_in_tiny_form_on_cpu(tmp_path, sources):
                  "--set 'data_options={BSDS500: {split: test}}'")
     train_args = ("--device cpu --epochs 1 --samples-per-epoch 2 --batch-size 2 --num-workers 0 --threads 1 "
                   "--set model=ifpn_tiny --set amp=false --set val_size=1 --set val_clicks=1 --set coarse_size=96 "
-                  "--set fine_size=96 --set fine_crop=[64,96] --set 'augment={crop_size: [64, 96], long_side: null}'")
+                  "--set fine_size=96 --set 'augment={crop_size: [64, 96], long_side: null}'")
     work = tmp_path / "work"
     work.mkdir()
     command = ["make", "-s", "-f", str(REPO / "Makefile"), "-C", str(work), "gpu-train", f"GPU_PY={sys.executable}",

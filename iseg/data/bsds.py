@@ -16,10 +16,10 @@ import torch
 from PIL import Image
 
 from iseg.data.base import ImageObjects, ObjectsDataset, require_dir
-from iseg.data.io import read_mat
+from iseg.data.io import find_images, read_mat
 
 SPLITS = ("train", "val", "test")
-EXPECTED = ("BSR/BSDS500/data/images/{train,val,test}/<id>.jpg and "
+EXPECTED = ("BSR/BSDS500/data/images/{train,val,test}/<id>.jpg (or another image extension) and "
             "BSR/BSDS500/data/groundTruth/{train,val,test}/<id>.mat under the root (the root may also be the "
             "BSR/BSDS500/data folder itself)")
 
@@ -65,25 +65,28 @@ class BSDS500Dataset(ObjectsDataset):
         self.data_dir = _data_dir(self.root)
         self.split = _splits(split)
         excluded = {str(i) for i in exclude_ids}
-        self._split_of: dict[str, str] = {}
+        self._images: dict[str, Path] = {}
         for name in self.split:
             folder = require_dir("BSDS500", self.data_dir / "images" / name, EXPECTED)
             require_dir("BSDS500", self.data_dir / "groundTruth" / name, EXPECTED)
-            for path in sorted(folder.glob("*.jpg")):
-                if path.stem not in excluded:
-                    self._split_of[path.stem] = name
-        super().__init__("BSDS500", sorted(self._split_of), per_instance=per_instance, min_area=min_area,
+            for stem, path in find_images(folder).items():
+                if stem not in excluded:
+                    self._images[stem] = path
+        super().__init__("BSDS500", sorted(self._images), per_instance=per_instance, min_area=min_area,
                          progress=progress)
 
     def _image_path(self, i: int) -> Path:
-        key = self.image_keys[i]
-        return self.data_dir / "images" / self._split_of[key] / f"{key}.jpg"
+        return self._images[self.image_keys[i]]
+
+    def split_of(self, i: int) -> str:
+        """The split (train, val or test) image i belongs to."""
+        return self._images[self.image_keys[i]].parent.name
 
     def _mat_path(self, i: int) -> Path:
         key = self.image_keys[i]
-        return self.data_dir / "groundTruth" / self._split_of[key] / f"{key}.mat"
+        return self.data_dir / "groundTruth" / self.split_of(i) / f"{key}.mat"
 
-    def _segmentations(self, i: int) -> list[np.ndarray]:
+    def segmentations(self, i: int) -> list[np.ndarray]:
         """Every annotator's (H, W) region label map of image i."""
         path = self._mat_path(i)
         if not path.is_file():
@@ -102,7 +105,7 @@ class BSDS500Dataset(ObjectsDataset):
 
     def _objects(self, i: int, one_annotator: bool) -> ImageObjects:
         """The regions of every annotator of image i, or of one drawn at random."""
-        maps = self._segmentations(i)
+        maps = self.segmentations(i)
         annotators = [int(torch.randint(len(maps), (1,)).item())] if one_annotator else range(len(maps))
         masks, keys = [], []
         for a in annotators:
@@ -116,7 +119,7 @@ class BSDS500Dataset(ObjectsDataset):
         return self._objects(i, one_annotator=False)
 
     def _count_objects(self, i: int) -> int:
-        return sum(int((np.unique(m) > 0).sum()) for m in self._segmentations(i))
+        return sum(int((np.unique(m) > 0).sum()) for m in self.segmentations(i))
 
     def _training_objects(self, i: int) -> ImageObjects:
         return self._objects(i, one_annotator=True)

@@ -53,7 +53,7 @@ class FolderLayout:
 
     def describe(self) -> str:
         """The layout in words, for error messages."""
-        text = (f"<root>/{self.images}/<stem>.<jpg|jpeg|png|bmp> images with masks "
+        text = (f"<root>/{self.images}/<stem>.<jpg|jpeg|png|bmp|webp> images with masks "
                 f"<root>/{self.masks}/<stem>{self.mask_suffix}")
         if self.multi_object:
             text += f" (or <root>/{self.masks}/<stem>_<k>{self.mask_suffix}, one file per object)"

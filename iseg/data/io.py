@@ -18,7 +18,7 @@ import numpy as np
 
 from iseg.values import MAX_IMAGE_PIXELS, check_pixels
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray", "int", "float", "complex",
              "bool", "slice"}
 PICKLE_GLOBALS = {
