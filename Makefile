@@ -8,7 +8,7 @@ PAPERMILL := $(PY) -m papermill --cwd notebooks -k python3 --log-output
 DEVICE ?= cuda
 GPUS ?= 1
 
-.PHONY: setup test test-all smoke paper lab demo bench gpu-pack gpu-train
+.PHONY: setup test test-all smoke paper lab demo bench gpu-pack gpu-train gpu-first
 
 $(VENV)/.done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,15 @@ define timed
 	$(GPU_ENV) timeout $(1) $(2); code=$$?; [ $$code -eq 0 ] || { [ $$code -eq 124 ] && test -f $(3) \
 	  && echo "time limit reached: going on with $(3)"; }
 endef
+
+# The first command on a machine with a GPU (docs/gpu.md): environment check, host costs and a short smoke of both
+# stages on $(GPU_DEVICE) in bf16 (iseg.training.gpucheck), then gpu-train, all into $(GPU_FIRST).
+GPU_FIRST ?= runs/gpu_first
+CHECK_ARGS ?=
+gpu-first: $(PACKED)/manifest.json
+	$(GPU_ENV) $(GPU_PY) -m iseg.training.gpucheck --out $(GPU_FIRST) --device $(GPU_DEVICE) --packed $(PACKED) \
+	  --train-args "$(TRAIN_ARGS)" $(CHECK_ARGS)
+	$(MAKE) -f $(ROOT)/Makefile gpu-train GPU_RUN=$(GPU_FIRST)/gpu
 
 gpu-pack: $(PACKED)/manifest.json
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import pandas as pd
 import yaml
 
 from iseg.data import load_dataset, parse_dataset_spec
@@ -148,28 +149,40 @@ def test_gpu_configs_read_what_the_packer_writes(stage):
     assert cfg.amp and cfg.device == "cuda" and cfg.batch_size >= 32 and cfg.exclude == ()
 
 
-def test_make_gpu_train_in_tiny_form_on_cpu(tmp_path, sources):
-    """The Makefile's pipeline (pack, coarse, fine, evaluation) with tiny settings in a fresh folder."""
+def test_make_gpu_first_and_gpu_train_in_tiny_form_on_cpu(tmp_path, sources):
+    """The Makefile's first GPU command (environment, host costs, smokes) and the pipeline it goes on with (pack,
+    coarse, fine, evaluation), with tiny settings in a fresh folder, all in one run folder."""
     pack_args = (f"--limit 2 --no-weights --set data_config={sources} --set val_size=1 "
                  "--set 'data_options={BSDS500: {split: test}}'")
     train_args = ("--device cpu --epochs 1 --samples-per-epoch 2 --batch-size 2 --num-workers 0 --threads 1 "
                   "--set model=ifpn_tiny --set amp=false --set val_size=1 --set val_clicks=1 --set coarse_size=96 "
                   "--set fine_size=96 --set 'augment={crop_size: [64, 96], long_side: null}'")
+    check_args = ("--smoke-samples 2 --host-samples 2 "
+                  "--host-args '--workers 1 --batches 1 --set batch_size=2 --set val_size=1'")
     work = tmp_path / "work"
     work.mkdir()
-    command = ["make", "-s", "-f", str(REPO / "Makefile"), "-C", str(work), "gpu-train", f"GPU_PY={sys.executable}",
-               "GPU_DEVICE=cpu", f"PACK_ARGS={pack_args}", f"TRAIN_ARGS={train_args}",
+    command = ["make", "-s", "-f", str(REPO / "Makefile"), "-C", str(work), "gpu-first", f"GPU_PY={sys.executable}",
+               "GPU_DEVICE=cpu", f"PACK_ARGS={pack_args}", f"TRAIN_ARGS={train_args}", f"CHECK_ARGS={check_args}",
                f"EVAL_DATASETS=GrabCut={tmp_path / 'src' / 'GrabCut'}", "EVAL_ARGS=--max-clicks 2 --threads 1",
                "COARSE_LIMIT=900", "FINE_LIMIT=900", "EVAL_LIMIT=900"]  # the GPU limits are not for a busy CPU
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (work / "datasets" / "packed" / "manifest.json").is_file()
+    first = work / "runs" / "gpu_first"
+    environment = json.loads((first / "environment.json").read_text())
+    assert environment["device"] == "cpu" and environment["packed"]["formats"]["BSDS500"] == "BSDS500"
+    assert list(pd.read_csv(first / "host_costs.csv")["config"]) == ["coarse_gpu", "fine_gpu"]
+    smoke = pd.read_csv(first / "smoke.csv")
+    assert list(smoke["stage"]) == ["coarse", "fine"] and smoke["precision"].str.startswith("fp32").all()
     for stage in ("coarse", "fine"):
-        assert (work / "runs" / f"gpu_{stage}" / "checkpoints" / "best.pt").is_file()
-        assert yaml.safe_load((work / "runs" / f"gpu_{stage}" / "config.yaml").read_text())["device"] == "cpu"
-    assert "NoC@90" in (work / "runs" / "gpu_eval" / "results.csv").read_text()
-    again = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert again.returncode != 0 and "exists: move it away" in again.stdout + again.stderr
+        assert (first / f"gpu_{stage}" / "checkpoints" / "best.pt").is_file()
+        assert yaml.safe_load((first / f"gpu_{stage}" / "config.yaml").read_text())["device"] == "cpu"
+    assert "NoC@90" in (first / "gpu_eval" / "results.csv").read_text()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode != 0 and "exists and is not empty" in again.stdout + again.stderr
+    train = [c.replace("gpu-first", "gpu-train") for c in command] + [f"GPU_RUN={first}/gpu"]
+    refused = subprocess.run(train, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "exists: move it away" in refused.stdout + refused.stderr
 
 
 @pytest.mark.parametrize("args, message", [(["--long-side", "0"], "--long-side must be an integer from 1 to 4096"),
@@ -183,3 +196,19 @@ def test_unusable_pack_arguments_are_one_line_errors(tmp_path, capsys, args, mes
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "packed").exists()
+
+
+def test_host_costs_of_the_gpu_configs_on_a_tiny_pack(tmp_path, sources, monkeypatch):
+    """`python -m iseg.training.hostcost` reads the packed data as the GPU configs do and writes its table."""
+    from iseg.training.hostcost import main
+
+    pack("coarse_cpu", tmp_path / "datasets" / "packed", overrides=overrides(sources), weights=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--out", "runs/host", "--samples", "3", "--workers", "1", "--batches", "1",
+                 "--set", "batch_size=2", "--set", "val_size=1"]) == 0
+    table = pd.read_csv(tmp_path / "runs" / "host" / "host_costs.csv")
+    assert list(table["config"]) == ["coarse_gpu", "fine_gpu"] and (table["batch_size"] == 2).all()
+    phases = table[["load_ms", "augment_ms", "sample_ms", "collate_ms", "clicks_host_ms"]]
+    assert (phases >= 0).all().all() and (table["load_ms"] > 0).all() and (table["loader_samples_per_s"] > 0).all()
+    assert np.allclose(table["per_sample_ms"], table[[f"{p}_ms" for p in ("load", "augment", "sample", "tensors")]]
+                       .sum(axis=1), atol=0.05)

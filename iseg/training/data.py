@@ -18,12 +18,13 @@ validation: every image of every training and validation set is compared by cont
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Iterator
 
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from iseg.data import Sample, canonical_name, load_dataset, parse_dataset_spec
 from iseg.data.overlap import Fingerprints, dataset_fingerprints, overlapping_images
@@ -33,6 +34,7 @@ from iseg.values import split_names
 
 EVALUATION_ONLY = ("GrabCut", "Berkeley", "CVC_ClinicDB_test")
 SampleKey = tuple[int, int, int, int]  # (epoch, position in the epoch, dataset number, sample index)
+LOADER_PHASES = ("load", "augment", "sample", "tensors")
 
 
 def parse_data_arg(text: str) -> dict[str, float]:
@@ -131,13 +133,25 @@ class TrainingSet(Dataset):
         return sum(len(d) for d in self.datasets)
 
     def __getitem__(self, key: SampleKey) -> dict[str, torch.Tensor]:
+        return self.timed(key)[0]
+
+    def timed(self, key: SampleKey) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """The item and the CPU seconds (this process) of its phases: `load` (photo and annotation read),
+        `augment`, `sample` (the clicks) and `tensors`."""
         epoch, position, d, j = key
         rng = np.random.default_rng([self.seed, epoch, position])
-        sample = self.augment(draw(self.datasets[d], j, int(rng.integers(2**62))), rng)
+        marks = [time.process_time()]
+        sample = draw(self.datasets[d], j, int(rng.integers(2**62)))
+        marks.append(time.process_time())
+        sample = self.augment(sample, rng)
+        marks.append(time.process_time())
         points, target, single = self.sampler(sample.mask, sample.objects, rng)
-        return {"image": torch.from_numpy(sample.image).permute(2, 0, 1).contiguous(),
+        marks.append(time.process_time())
+        item = {"image": torch.from_numpy(sample.image).permute(2, 0, 1).contiguous(),
                 "mask": torch.from_numpy(np.ascontiguousarray(target)).unsqueeze(0),
                 "points": torch.from_numpy(points), "single": torch.tensor(single)}
+        marks.append(time.process_time())
+        return item, {phase: b - a for phase, a, b in zip(LOADER_PHASES, marks, marks[1:])}
 
 
 class MixSampler(Sampler[SampleKey]):
@@ -170,6 +184,19 @@ class MixSampler(Sampler[SampleKey]):
         indices = (rng.random(n) * self.sizes[datasets]).astype(np.int64)
         for position in range(self.rank, n, self.world_size):
             yield self.epoch, position, int(datasets[position]), int(indices[position])
+
+
+def training_loader(train_set: TrainingSet, weights: list[float], cfg, *, rank: int = 0, world_size: int = 1,
+                    pin_memory: bool = False) -> DataLoader:
+    """The trainer's loader: this process's share of each epoch's mix draws, `cfg.num_workers` spawned workers."""
+    sampler = MixSampler([len(d) for d in train_set.datasets], weights, cfg.samples_per_epoch, cfg.seed, rank,
+                         world_size)
+    # spawned workers: forked ones can deadlock on thread pools (OpenCV, OpenMP) the parent has already used
+    return DataLoader(train_set, batch_size=cfg.batch_size // world_size, sampler=sampler, drop_last=True,
+                      generator=torch.Generator().manual_seed(cfg.seed), num_workers=cfg.num_workers,
+                      persistent_workers=cfg.num_workers > 0,
+                      multiprocessing_context="spawn" if cfg.num_workers > 0 else None,
+                      worker_init_fn=worker_init, pin_memory=pin_memory)
 
 
 def check_val_name(spec: str, exclude: tuple[str, ...] = ()) -> str:

@@ -35,7 +35,7 @@ from iseg.metrics import noc
 from iseg.models import build_model, load_checkpoint, load_model, model_payload, save_checkpoint
 from iseg.training.cascade import cascade, crop, paste
 from iseg.training.config import TrainConfig, atomic_write_text
-from iseg.training.data import MixSampler, SampleList, build_data, worker_init
+from iseg.training.data import SampleList, build_data, training_loader
 from iseg.training.iterative import add_error_clicks
 from iseg.training.losses import instance_loss, normalized_focal_loss
 from iseg.training.precision import autocast, describe, use_amp
@@ -100,14 +100,8 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
     seed_everything(cfg.seed)
 
     train_set, weights, val_samples = build_data(cfg)
-    sampler = MixSampler([len(d) for d in train_set.datasets], weights, cfg.samples_per_epoch, cfg.seed,
-                         env.rank, env.world_size)
-    # spawned workers: forked ones can deadlock on thread pools (OpenCV, OpenMP) the parent has already used
-    loader = DataLoader(train_set, batch_size=cfg.batch_size // env.world_size, sampler=sampler, drop_last=True,
-                        generator=torch.Generator().manual_seed(cfg.seed), num_workers=cfg.num_workers,
-                        persistent_workers=cfg.num_workers > 0,
-                        multiprocessing_context="spawn" if cfg.num_workers > 0 else None,
-                        worker_init_fn=worker_init, pin_memory=env.device.type == "cuda")
+    loader = training_loader(train_set, weights, cfg, rank=env.rank, world_size=env.world_size,
+                             pin_memory=env.device.type == "cuda")
     if len(loader) == 0:
         raise ValueError(f"samples_per_epoch {cfg.samples_per_epoch} gives no full batch of {cfg.batch_size}")
 
@@ -133,7 +127,7 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
     epoch = start - 1
     while epoch < cfg.epochs:  # not a range: a time budget sets cfg.epochs after the first epoch
         epoch += 1
-        sampler.set_epoch(epoch)
+        loader.sampler.set_epoch(epoch)
         started = time.time()
         lr = optimizer.param_groups[-1]["lr"]
         loss = train_epoch(model, net, coarse, loader, optimizer, cfg, epoch, env, progress)
