@@ -98,7 +98,7 @@ endef
 GPU_FIRST ?= runs/gpu_first
 CHECK_ARGS ?=
 gpu-first: $(PACKED)/manifest.json
-	$(GPU_ENV) $(GPU_PY) -m iseg.training.gpucheck --out $(GPU_FIRST) --device $(GPU_DEVICE) --packed $(PACKED) \
+	$(GPU_ENV) $(GPU_PY) -m iseg.training.gpucheck --out $(GPU_FIRST) --device $(GPU_DEVICE) \
 	  --train-args "$(TRAIN_ARGS)" $(CHECK_ARGS)
 	$(MAKE) -f $(ROOT)/Makefile gpu-train GPU_RUN=$(GPU_FIRST)/gpu
 

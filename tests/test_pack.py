@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 import pandas as pd
 import yaml
 
@@ -212,3 +213,16 @@ def test_host_costs_of_the_gpu_configs_on_a_tiny_pack(tmp_path, sources, monkeyp
     assert (phases >= 0).all().all() and (table["load_ms"] > 0).all() and (table["loader_samples_per_s"] > 0).all()
     assert np.allclose(table["per_sample_ms"], table[[f"{p}_ms" for p in ("load", "augment", "sample", "tensors")]]
                        .sum(axis=1), atol=0.05)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_gpu_first_stops_with_one_line_without_cuda_or_packed_data(tmp_path, capsys, monkeypatch):
+    from iseg.training.gpucheck import main
+
+    monkeypatch.chdir(tmp_path)
+    for device, message in (("cuda", "finds no usable CUDA device"), ("cpu", "datasets/packed/manifest.json not found")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--out", f"runs/{device}", "--device", device])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+        assert not (tmp_path / "runs" / device / "environment.json").exists()

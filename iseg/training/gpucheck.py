@@ -37,7 +37,7 @@ from iseg.atomic import write_text
 from iseg.cli import add_debug_flag, reporting, require_positive
 
 PACKAGES = ("cv2", "numpy", "scipy", "pandas", "yaml", "tqdm")
-PACKED = Path("datasets/packed")
+PACKED = Path("datasets/packed")  # where coarse_gpu and fine_gpu read their data
 STAGES = ("coarse", "fine")
 
 
@@ -134,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/gpu_first"), help="the run folder")
     parser.add_argument("--device", default="cuda", help="cuda | cuda:N | cpu (cpu: the tiny test form)")
-    parser.add_argument("--packed", type=Path, default=PACKED, help="the packed data the GPU configs read")
     parser.add_argument("--smoke-samples", type=int, default=512, help="training samples of each smoke epoch")
     parser.add_argument("--limit", type=int, default=180, help="seconds each smoke may take, start-up included")
     parser.add_argument("--host-samples", type=int, default=128, help="samples timed one by one per config")
@@ -147,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out.exists() and any(args.out.iterdir()):
             raise FileExistsError(f"{args.out} exists and is not empty: move it away or pass another --out")
         args.out.mkdir(parents=True, exist_ok=True)
-        facts = environment(args.device, args.packed)
+        facts = environment(args.device, PACKED)
         write_text(args.out / "environment.json", json.dumps(facts, indent=2) + "\n")
         print(f"environment: torch {facts['torch']}, {facts.get('name', args.device)}, bf16 {facts.get('bf16')}, "
               f"{facts['cpu_count']} cores, packed {facts['packed']['mib']} MiB")
