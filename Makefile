@@ -68,9 +68,10 @@ bench: $(VENV)/.done
 	$(PY) -m iseg.bench --out runs/bench
 
 # One GPU training run (docs/gpu.md): pack coarse_cpu's data into $(PACKED) (once; git-ignored, < 52 MiB), train
-# coarse_gpu then fine_gpu on one CUDA GPU (about 4 + 4 minutes), evaluate the cascade on $(EVAL_DATASETS) into
-# $(GPU_RUN)_{coarse,fine,eval}. Needs no internet and no `make setup`: GPU_PY is .venv's python where there is one,
-# else python3 (torch, opencv, scipy, pandas, pyyaml, tqdm); the MobileNetV2 weights come from $(PACKED)/site.
+# coarse_gpu then fine_gpu on one CUDA GPU (2.5-minute budgets each, under 200 s limits), evaluate the cascade on
+# $(EVAL_DATASETS) into $(GPU_RUN)_{coarse,fine,eval}. Needs no internet and no `make setup`: GPU_PY is .venv's
+# python where there is one, else python3 (torch, opencv, scipy, pandas, pyyaml, tqdm); the MobileNetV2 weights come
+# from $(PACKED)/site.
 # A training step that reaches its time limit (COARSE_LIMIT, FINE_LIMIT seconds) ends the step, and the pipeline goes
 # on with the best checkpoint so far; the evaluation has EVAL_LIMIT.
 # EVAL_DATASETS= (empty) skips the evaluation where the benchmarks are not present (a lent machine: docs/gpu.md).
@@ -82,8 +83,8 @@ EVAL_DATASETS ?= GrabCut,Berkeley
 PACK_ARGS ?=
 TRAIN_ARGS ?=
 EVAL_ARGS ?=
-COARSE_LIMIT ?= 250
-FINE_LIMIT ?= 250
+COARSE_LIMIT ?= 200
+FINE_LIMIT ?= 200
 EVAL_LIMIT ?= 300
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 GPU_ENV := env PYTHONPATH="$(ROOT)$(if $(PYTHONPATH),:$(PYTHONPATH)):$(abspath $(PACKED))/site" PYTHONUNBUFFERED=1

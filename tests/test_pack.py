@@ -157,7 +157,7 @@ def test_make_gpu_first_and_gpu_train_in_tiny_form_on_cpu(tmp_path, sources):
                  "--set 'data_options={BSDS500: {split: test}}'")
     train_args = ("--device cpu --epochs 1 --samples-per-epoch 2 --batch-size 2 --num-workers 0 --threads 1 "
                   "--set model=ifpn_tiny --set amp=false --set val_size=1 --set val_clicks=1 --set coarse_size=96 "
-                  "--set fine_size=96 --set 'augment={crop_size: [64, 96], long_side: null}'")
+                  "--set fine_size=96 --set 'augment={crop_size: [64, 96], long_side: null}' --set budget_minutes=null")
     check_args = ("--smoke-samples 2 --host-samples 2 "
                   "--host-args '--workers 1 --batches 1 --set batch_size=2 --set val_size=1'")
     work = tmp_path / "work"

@@ -109,7 +109,8 @@ def smoke_command(stage: str, out: Path, device: str, samples: int, train_args: 
     """`python -m iseg.train` for one short epoch of `<stage>_gpu` into out/smoke_<stage>."""
     command = [sys.executable, "-m", "iseg.train", stage, "--config", f"{stage}_gpu", "--out",
                str(out / f"smoke_{stage}"), "--device", device, "--epochs", "1", "--samples-per-epoch", str(samples),
-               "--no-progress", "--set", "val_size=4", "--set", "val_clicks=3"]
+               "--no-progress", "--set", "val_size=4", "--set", "val_clicks=3",
+               "--set", "budget_minutes=null"]
     if stage == "fine":
         command += ["--coarse", str(out / "smoke_coarse" / "checkpoints" / "best.pt")]
     return command + train_args
