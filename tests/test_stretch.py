@@ -108,6 +108,10 @@ def test_the_command_trains_decides_and_logs(tiny_default, tmp_path):
                 "--config", str(config), "--no-progress"])
     metrics = pd.read_csv(tmp_path / "s" / "metrics.csv")
     assert metrics["epoch"].iloc[0] == 0 and len(metrics) >= 2
+    photos = pd.read_csv(tmp_path / "s" / "val_scores.csv")  # each validation photo's score, every epoch, the start too
+    means = photos.groupby("epoch")["score"].mean()
+    assert list(means.index) == list(metrics["epoch"]) and photos.groupby("epoch").size().nunique() == 1
+    assert np.allclose(means.values, metrics["val_score"].values, atol=1e-4)
     assert row["shipped"] == (load_checkpoint(tmp_path / "s" / "checkpoints" / "best.pt")["epoch"] > 0)
     assert len(read_log(weights)) == 1
 
@@ -124,3 +128,16 @@ def test_the_command_checks_threads_before_any_work(tmp_path, capsys):
         main(["coarse", "--threads", "100000", "--minutes", "1", "--out", str(tmp_path / "s")])
     assert exit_.value.code == 2 and "--threads must be an integer from 1 to 1024" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_val_scores_of_a_resumed_epoch_replace_its_rows_and_later_ones(tmp_path):
+    from iseg.training.trainer import record_val_scores
+
+    path = tmp_path / "val_scores.csv"
+    for epoch in (0, 1, 2):
+        record_val_scores(path, epoch, {"a": 0.1 * epoch, "b": 0.2})
+    record_val_scores(path, 1, {"a": 0.9, "b": 0.8})  # resumed from epoch 0's checkpoint
+    table = pd.read_csv(path)
+    assert list(table["epoch"]) == [0, 0, 1, 1] and list(table["score"]) == [0.0, 0.2, 0.9, 0.8]
+    record_val_scores(path, 2, {})
+    assert len(pd.read_csv(path)) == 4

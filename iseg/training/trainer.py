@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from iseg.evaluation import evaluate
+from iseg.evaluation import evaluate, first_clicks_score
 from iseg.inference import CascadePredictor, SingleNetPredictor
 from iseg.metrics import noc
 from iseg.models import build_model, load_checkpoint, load_model, model_payload, save_checkpoint
@@ -39,6 +39,8 @@ from iseg.training.data import SampleList, build_data, training_loader
 from iseg.training.iterative import add_error_clicks
 from iseg.training.losses import instance_loss, normalized_focal_loss
 from iseg.training.precision import autocast, describe, use_amp
+
+VAL_SCORES = "val_scores.csv"  # in the run folder: each validation photo's score per epoch
 
 
 @dataclass
@@ -116,7 +118,9 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
         start, best, rows = restore(ckpt_dir / "last.pt", net, optimizer, scheduler, out / "metrics.csv")
     elif cfg.init_checkpoint and env.main and val_samples:
         # a warm start is validated first: best.pt holds its weights (epoch 0) until an epoch beats them
-        rows = [{"epoch": 0, **validate(net, coarse, val_samples, cfg, env.device)}]
+        metrics, scores = validate(net, coarse, val_samples, cfg, env.device)
+        rows = [{"epoch": 0, **metrics}]
+        record_val_scores(out / VAL_SCORES, 0, scores)
         best = rows[0]["val_score"]
         write_metrics(out / "metrics.csv", rows)
         save_checkpoint(ckpt_dir / "best.pt", checkpoint_payload(net, cfg, 0, best, optimizer, scheduler))
@@ -133,7 +137,7 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
         loss = train_epoch(model, net, coarse, loader, optimizer, cfg, epoch, env, progress)
         scheduler.step()
         seconds = time.time() - started
-        metrics = validate(net, coarse, val_samples, cfg, env.device) if env.main else {}
+        metrics, scores = validate(net, coarse, val_samples, cfg, env.device) if env.main else ({}, {})
         if epoch == 1 and cfg.budget_minutes:
             fit_budget(cfg, scheduler, time.time() - started, env)
             if env.main:
@@ -146,6 +150,7 @@ def _train(cfg: TrainConfig, out: Path, env: Dist, resume: bool, progress: bool)
         if progress:
             tqdm.write(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
         write_metrics(out / "metrics.csv", rows)
+        record_val_scores(out / VAL_SCORES, epoch, scores)
         score = row.get("val_score", -loss)
         is_best = score > best
         best = max(best, score)
@@ -267,17 +272,20 @@ def validation_predictor(net, coarse, cfg: TrainConfig, device: torch.device):
                             coarse_size=cfg.coarse_size)
 
 
-def validate(net, coarse, samples: SampleList, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
-    """Protocol metrics of the stage's predictor on the held-out samples: val_noc@85/90, val_miou@1..val_clicks
-    and val_score (the checkpoint-choice metric); {} without validation samples."""
+def validate(net, coarse, samples: SampleList, cfg: TrainConfig,
+             device: torch.device) -> tuple[dict[str, float], dict[str, float]]:
+    """Protocol metrics of the stage's predictor on the held-out samples (val_noc@85/90, val_miou@1..val_clicks
+    and val_score, the checkpoint-choice metric) and each sample's own score by id (val_score is their mean);
+    ({}, {}) without validation samples."""
     if not samples:
-        return {}
+        return {}, {}
     predictor = validation_predictor(net, coarse, cfg, device)
     result = evaluate(predictor, samples, max_clicks=cfg.val_clicks, stop_early=False, progress=False)
     row = {f"val_noc@{t}": round(result_noc(result, t / 100), 4) for t in (85, 90)}
     row.update({f"val_miou@{k + 1}": round(float(v), 5) for k, v in enumerate(result.curve())})
     row["val_score"] = round(result.score(), 5)
-    return row
+    scores = {sample: round(first_clicks_score(ious), 5) for sample, ious in zip(result.sample_ids, result.ious)}
+    return row, scores
 
 
 def result_noc(result, threshold: float) -> float:
@@ -385,6 +393,16 @@ def write_metrics(path: Path, rows: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, text.getvalue())
+
+
+def record_val_scores(path: Path, epoch: int, scores: dict[str, float]) -> None:
+    """Rewrite val_scores.csv (epoch, sample, score: each validation photo's score per epoch, for comparing epochs
+    photo by photo) atomically with `epoch`'s scores in place of that epoch's and any later rows (a resumed run)."""
+    if not scores:
+        return
+    kept = [row for row in read_metrics(path) if int(row["epoch"]) < epoch]
+    rows = kept + [{"epoch": epoch, "sample": sample, "score": score} for sample, score in scores.items()]
+    write_metrics(path, rows)
 
 
 def read_metrics(path: Path) -> list[dict]:
