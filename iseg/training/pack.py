@@ -134,22 +134,20 @@ def folder_image(base, j: int, long_side: int | None, seed: int) -> PackedImage:
     return PackedImage(f"images/{stem}", image, object_masks(stem, labels))
 
 
-def training_images(dataset, long_side: int | None, seed: int, limit: int | None) -> list[PackedImage]:
-    """The images of one training set (a reader or a Subset of one)."""
-    from iseg.data.bsds import BSDS500Dataset
-
-    base = getattr(dataset, "dataset", dataset)
-    positions = list(getattr(dataset, "indices", range(len(base))))[:limit]
-    if isinstance(base, BSDS500Dataset):
-        return [bsds500_image(base, j, long_side) for j in positions]
-    return [folder_image(base, j, long_side, seed + j) for j in positions]
-
-
 def set_format(dataset) -> str:
     """The format a training set is packed in: its own for BSDS500, `folder` for any other."""
     from iseg.data.bsds import BSDS500Dataset
 
     return "BSDS500" if isinstance(getattr(dataset, "dataset", dataset), BSDS500Dataset) else "folder"
+
+
+def training_images(dataset, long_side: int | None, seed: int, limit: int | None) -> list[PackedImage]:
+    """The images of one training set (a reader or a Subset of one), in its `set_format`."""
+    base = getattr(dataset, "dataset", dataset)
+    positions = list(getattr(dataset, "indices", range(len(base))))[:limit]
+    if set_format(dataset) == "BSDS500":
+        return [bsds500_image(base, j, long_side) for j in positions]
+    return [folder_image(base, j, long_side, seed + j) for j in positions]
 
 
 def validation_images(samples) -> list[PackedImage]:
